@@ -1,0 +1,2 @@
+// optim kernels. Placeholder: filled in by the kernel work.
+export const optim_placeholder: i32 = 0;

@@ -1,0 +1,2 @@
+// pool kernels. Placeholder: filled in by the kernel work.
+export const pool_placeholder: i32 = 0;

@@ -1,0 +1,3 @@
+// Reference kernels (gemm family). Placeholder: filled in by the kernel work.
+import type { RefOpTable } from './backend.js';
+export const gemmOps: RefOpTable = {};

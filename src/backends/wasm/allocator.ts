@@ -1,0 +1,67 @@
+// First-fit allocator over the one fixed-size shared WebAssembly.Memory; all allocation happens here in TS.
+
+export const ALIGN = 64; // a cache line: keeps SIMD loads aligned and threads off each other's lines
+
+export interface Block { ptr: number; bytes: number }
+
+export class OutOfMemoryError extends Error {
+  constructor(requested: number, stats: { liveBytes: number; capacity: number; largestFree: number }) {
+    super(`vggrt wasm: cannot allocate ${requested} bytes: ${stats.liveBytes} of ${stats.capacity} bytes in use, ` +
+      `largest free block ${stats.largestFree} bytes; start the backend with a larger memoryMiB`);
+    this.name = 'OutOfMemoryError';
+  }
+}
+
+/** Free list kept sorted by address so neighbours coalesce on free. */
+export class Allocator {
+  private free: Block[];
+  private live = new Map<number, number>();
+  liveBytes = 0;
+  peakBytes = 0;
+
+  constructor(readonly start: number, readonly end: number) {
+    const s = Math.ceil(start / ALIGN) * ALIGN;
+    this.free = [{ ptr: s, bytes: end - s }];
+  }
+
+  get capacity(): number { return this.end - this.start; }
+
+  alloc(bytes: number): number {
+    const size = Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN);
+    for (let i = 0; i < this.free.length; i++) {
+      const b = this.free[i];
+      if (b.bytes < size) continue;
+      const ptr = b.ptr;
+      if (b.bytes === size) this.free.splice(i, 1);
+      else { b.ptr += size; b.bytes -= size; }
+      this.live.set(ptr, size);
+      this.liveBytes += size;
+      if (this.liveBytes > this.peakBytes) this.peakBytes = this.liveBytes;
+      return ptr;
+    }
+    throw new OutOfMemoryError(bytes, { liveBytes: this.liveBytes, capacity: this.capacity,
+      largestFree: this.free.reduce((m, b) => Math.max(m, b.bytes), 0) });
+  }
+
+  release(ptr: number): void {
+    const size = this.live.get(ptr);
+    if (size === undefined) throw new Error(`vggrt wasm: free of pointer ${ptr} that is not allocated (double free?)`);
+    this.live.delete(ptr);
+    this.liveBytes -= size;
+    let i = 0;
+    while (i < this.free.length && this.free[i].ptr < ptr) i++;
+    this.free.splice(i, 0, { ptr, bytes: size });
+    // coalesce with the next, then with the previous block
+    if (i + 1 < this.free.length && ptr + size === this.free[i + 1].ptr) {
+      this.free[i].bytes += this.free[i + 1].bytes;
+      this.free.splice(i + 1, 1);
+    }
+    if (i > 0 && this.free[i - 1].ptr + this.free[i - 1].bytes === ptr) {
+      this.free[i - 1].bytes += this.free[i].bytes;
+      this.free.splice(i, 1);
+    }
+  }
+
+  isLive(ptr: number): boolean { return this.live.has(ptr); }
+  sizeOf(ptr: number): number | undefined { return this.live.get(ptr); }
+}

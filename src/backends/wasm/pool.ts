@@ -1,0 +1,130 @@
+// Worker pool over one shared memory: kernel calls go out through Atomics on a control block, not postMessage.
+import * as Comlink from 'comlink';
+import { DONE, ERROR, FN_EXIT, MAX_ARGS, SPIN_ITERATIONS, controlBlockBytes, functionNames, slotWord } from './protocol.js';
+import type { WorkerApi } from './worker.js';
+
+const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+
+/** Calls a kernel function on each of `threads` threads; thread 0 is the calling thread. */
+export class ThreadPool {
+  readonly threads: number;
+  private readonly fnIndex = new Map<string, number>();
+  private readonly own: Record<string, (...a: number[]) => unknown>;
+  private readonly i32: Int32Array;
+  private readonly f64: Float64Array;
+  private workers: { terminate(): unknown }[] = [];
+  private canBlock: boolean;
+
+  private constructor(
+    readonly module: WebAssembly.Module,
+    readonly memory: WebAssembly.Memory,
+    readonly instance: WebAssembly.Instance,
+    readonly controlPtr: number,
+    threads: number,
+  ) {
+    this.threads = threads;
+    functionNames(module).forEach((n, i) => this.fnIndex.set(n, i));
+    this.own = instance.exports as Record<string, (...a: number[]) => unknown>;
+    this.i32 = new Int32Array(memory.buffer, controlPtr, controlBlockBytes(threads) / 4);
+    this.f64 = new Float64Array(memory.buffer, controlPtr, controlBlockBytes(threads) / 8);
+    // Browsers forbid Atomics.wait on the main thread; there the caller spins instead.
+    this.canBlock = isNode || typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== 'undefined';
+  }
+
+  static async create(module: WebAssembly.Module, memory: WebAssembly.Memory, instance: WebAssembly.Instance,
+    controlPtr: number, threads: number): Promise<ThreadPool> {
+    const pool = new ThreadPool(module, memory, instance, controlPtr, threads);
+    pool.i32.fill(0);
+    for (let w = 1; w < threads; w++) pool.workers.push(await pool.spawn(w));
+    return pool;
+  }
+
+  private async spawn(index: number): Promise<{ terminate(): unknown }> {
+    const url = new URL('./worker.js', import.meta.url);
+    const init = { module: this.module, memory: this.memory, controlPtr: this.controlPtr, index };
+    if (isNode) {
+      const { Worker } = await import('node:worker_threads');
+      const { default: nodeEndpoint } = await import('comlink/dist/esm/node-adapter.mjs' as string);
+      const worker = new Worker(url);
+      worker.unref();
+      const remote = Comlink.wrap<WorkerApi>(nodeEndpoint(worker));
+      await remote.start(init);
+      // The worker now sits in its Atomics loop; drop the comlink side so nothing keeps the process alive.
+      remote[Comlink.releaseProxy]();
+      return worker;
+    }
+    const worker = new Worker(url, { type: 'module' });
+    const remote = Comlink.wrap<WorkerApi>(worker);
+    await remote.start(init);
+    return worker;
+  }
+
+  hasFunction(name: string): boolean { return this.fnIndex.has(name); }
+
+  /** Run fn on the calling thread only. */
+  call(name: string, ...args: number[]): unknown {
+    const f = this.own[name];
+    if (typeof f !== 'function') throw new Error(`vggrt wasm: the kernel module has no function ${name}`);
+    return f(...args);
+  }
+
+  /** Run `name` once per entry of argsPerThread: entry 0 here, entry i on worker i. Returns when all are done. */
+  parallel(name: string, argsPerThread: number[][]): void {
+    const jobs = argsPerThread.length;
+    if (jobs === 0) return;
+    if (jobs > this.threads) throw new Error(`vggrt wasm: ${jobs} jobs for ${this.threads} threads`);
+    if (jobs === 1) { this.call(name, ...argsPerThread[0]); return; }
+    const fn = this.fnIndex.get(name);
+    if (fn === undefined) throw new Error(`vggrt wasm: the kernel module has no function ${name}`);
+    const { i32, f64 } = this;
+    Atomics.store(i32, DONE, 0);
+    Atomics.store(i32, ERROR, 0);
+    for (let w = 1; w < jobs; w++) {
+      const args = argsPerThread[w];
+      if (args.length > MAX_ARGS) throw new Error(`vggrt wasm: ${name} takes at most ${MAX_ARGS} arguments`);
+      const base = slotWord(w);
+      i32[base + 1] = fn;
+      i32[base + 2] = args.length;
+      const fa = (base + 4) / 2;
+      for (let a = 0; a < args.length; a++) f64[fa + a] = args[a];
+      Atomics.add(i32, base, 1);
+      Atomics.notify(i32, base);
+    }
+    let ownError: unknown;
+    try { this.call(name, ...argsPerThread[0]); } catch (e) { ownError = e; }
+    const target = jobs - 1;
+    let spins = 0;
+    for (;;) {
+      const done = Atomics.load(i32, DONE);
+      if (done >= target) break;
+      if (this.canBlock && ++spins > SPIN_ITERATIONS) Atomics.wait(i32, DONE, done, 100);
+    }
+    if (ownError) throw ownError;
+    const failed = Atomics.load(i32, ERROR);
+    if (failed) throw new Error(`vggrt wasm: ${name} failed on worker ${failed} (see its message above)`);
+  }
+
+  async terminate(): Promise<void> {
+    for (let w = 1; w < this.threads; w++) {
+      const base = slotWord(w);
+      this.i32[base + 1] = FN_EXIT;
+      Atomics.add(this.i32, base, 1);
+      Atomics.notify(this.i32, base);
+    }
+    await Promise.all(this.workers.map((w) => w.terminate()));
+    this.workers = [];
+  }
+}
+
+/** Split [0, n) into at most `parts` contiguous ranges whose starts are multiples of `align`. */
+export function splitRange(n: number, parts: number, align = 1): [number, number][] {
+  const units = Math.ceil(n / align);
+  const p = Math.max(1, Math.min(parts, units));
+  const out: [number, number][] = [];
+  for (let i = 0; i < p; i++) {
+    const s = Math.min(n, Math.floor((units * i) / p) * align);
+    const e = Math.min(n, Math.floor((units * (i + 1)) / p) * align);
+    if (e > s) out.push([s, e]);
+  }
+  return out;
+}

@@ -1,0 +1,62 @@
+// Compute worker: instantiates the kernel module over the shared memory and runs calls posted through Atomics.
+import * as Comlink from 'comlink';
+import { DONE, ERROR, FN_EXIT, SLOT_WORDS, SPIN_ITERATIONS, functionNames, slotWord } from './protocol.js';
+
+export interface WorkerInit {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  controlPtr: number;
+  /** 1-based: worker 0 is the calling thread. */
+  index: number;
+}
+
+function serve(init: WorkerInit): void {
+  const instance = new WebAssembly.Instance(init.module, { env: { memory: init.memory, abort: () => { throw new Error('abort'); } } });
+  const names = functionNames(init.module);
+  const fns = names.map((n) => instance.exports[n] as (...a: number[]) => unknown);
+  const i32 = new Int32Array(init.memory.buffer, init.controlPtr);
+  const f64 = new Float64Array(init.memory.buffer, init.controlPtr);
+  const base = slotWord(init.index);
+  const argsF64 = (base + 4) / 2;
+  let seen = 0; // the pool zeroes the block before spawning; a job may already be posted when we get here
+  const args: number[] = [];
+  for (;;) {
+    let spins = 0;
+    while (Atomics.load(i32, base) === seen) {
+      if (++spins > SPIN_ITERATIONS) Atomics.wait(i32, base, seen);
+    }
+    seen = Atomics.load(i32, base);
+    const fn = i32[base + 1];
+    if (fn === FN_EXIT) return;
+    const nargs = i32[base + 2];
+    args.length = nargs;
+    for (let a = 0; a < nargs; a++) args[a] = f64[argsF64 + a];
+    try {
+      fns[fn](...args);
+    } catch (e) {
+      Atomics.store(i32, ERROR, init.index);
+      console.error(`vggrt wasm worker ${init.index}: ${names[fn]} failed: ${(e as Error).message}`);
+    }
+    Atomics.add(i32, DONE, 1);
+    Atomics.notify(i32, DONE);
+  }
+}
+void SLOT_WORDS;
+
+const api = {
+  /** Starts the serving loop on the next turn, so that this call's reply gets out first. */
+  start(init: WorkerInit): boolean {
+    setTimeout(() => serve(init), 0);
+    return true;
+  },
+};
+export type WorkerApi = typeof api;
+
+const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+if (isNode) {
+  const { parentPort } = await import('node:worker_threads');
+  const { default: nodeEndpoint } = await import('comlink/dist/esm/node-adapter.mjs' as string);
+  Comlink.expose(api, nodeEndpoint(parentPort));
+} else {
+  Comlink.expose(api);
+}

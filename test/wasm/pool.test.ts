@@ -1,0 +1,47 @@
+// The worker pool: every thread runs its share through the Atomics control block, and errors surface.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { WasmBackend } from '../../src/backends/wasm/backend.js';
+import { splitRange } from '../../src/backends/wasm/pool.js';
+
+test('every worker runs its call over the one shared memory', async () => {
+  const be = await WasmBackend.create({ threads: 2, memoryMiB: 32 });
+  try {
+    const b = be.alloc(16);
+    const p = (b as unknown as { ptr: number }).ptr;
+    for (let round = 0; round < 200; round++) {
+      be.pool.parallel('runtime_atomic_add', [[p, 1, 10], [p, 100, 10]]);
+    }
+    const v = new Int32Array(be.wasmMemory.buffer, p, 1)[0];
+    assert.is(v, 200 * (10 + 1000));
+  } finally { await be.dispose(); }
+});
+
+test('unknown kernel function is a clear error', async () => {
+  const be = await WasmBackend.create({ threads: 2, memoryMiB: 32 });
+  try {
+    assert.throws(() => be.pool.parallel('nope', [[], []]), /no function nope/);
+  } finally { await be.dispose(); }
+});
+
+test('splitRange covers the range with aligned starts', () => {
+  assert.equal(splitRange(10, 2), [[0, 5], [5, 10]]);
+  assert.equal(splitRange(10, 2, 4), [[0, 4], [4, 10]]);
+  assert.equal(splitRange(1, 2), [[0, 1]]);
+  assert.equal(splitRange(0, 2), []);
+});
+
+test('allocator counts bytes and rejects over-allocation with sizes in the message', async () => {
+  const be = await WasmBackend.create({ threads: 1, memoryMiB: 16 });
+  try {
+    const before = be.memory().liveBytes;
+    const a = be.alloc(1000);
+    assert.ok(be.memory().liveBytes >= before + 4000);
+    be.free(a);
+    assert.is(be.memory().liveBytes, before);
+    assert.throws(() => be.alloc(16 * 1024 * 1024), /cannot allocate 67108864 bytes/);
+    assert.throws(() => be.free(a), /freed/);
+  } finally { await be.dispose(); }
+});
+
+test.run();
