@@ -1,0 +1,61 @@
+// The bench result record and suite contract shared by every suite, the runner and the report writer.
+import type { Backend } from '../src/backend.js';
+
+/** One measurement: (kernel, shape, backend, algorithm, threads). Field names are fixed by issue #2. */
+export interface BenchRecord {
+  suite: string;
+  /** Kernel id as it shows everywhere (Backend kernel id or micro-kernel name). */
+  kernel: string;
+  /** Shape id from src/runtime/shapes.ts or e.g. "1024x1024x1024". */
+  shape: string;
+  /** 'wasm' | 'webgpu' | 'tfjs-wasm' | 'reference' ... */
+  backend: string;
+  /** Conv algorithm id, or the micro-kernel/build variant for GEMM (e.g. 'relaxed', 'simd'). */
+  algo: string;
+  threads: number;
+  median_ms: number;
+  /** For every conv algorithm: the direct-convolution FLOP count / time. */
+  gflops: number;
+  /** Against the reference (or float64) result on the same inputs; NaN when not checked. */
+  max_rel_err: number;
+  /** Pipeline compile / first-call time, reported apart from steady state (WebGPU). */
+  compile_ms?: number;
+  warmup_ms?: number;
+  /** Anything else worth keeping (backend description, GPU timing source, samples). */
+  extra?: Record<string, unknown>;
+}
+
+/** A backend the runner hands to suites, with the label rows carry. */
+export interface BenchBackend { backend: Backend; label: string; threads: number; algoTag?: string }
+
+export interface SuiteContext {
+  quick: boolean;
+  /** Backends to measure on (wasm with 1 and 2 threads, relaxed and plain builds, WebGPU when present). */
+  backends: BenchBackend[];
+  log(message: string): void;
+}
+
+export interface Suite {
+  name: string;
+  run(ctx: SuiteContext): Promise<BenchRecord[]>;
+}
+
+/** Time `fn` (which must complete its work before its promise resolves): warm-up, then the median of
+ *  repeated samples, stopping after `maxMs` of sampling or `maxSamples`. */
+export async function measure(fn: () => Promise<void> | void, opts: { minSamples?: number; maxSamples?: number; maxMs?: number } = {}):
+  Promise<{ medianMs: number; firstMs: number; samples: number[] }> {
+  const t0 = performance.now();
+  await fn();
+  const firstMs = performance.now() - t0;
+  const minSamples = opts.minSamples ?? 5, maxSamples = opts.maxSamples ?? 50, maxMs = opts.maxMs ?? 1500;
+  await fn();
+  const samples: number[] = [];
+  const start = performance.now();
+  while (samples.length < minSamples || (samples.length < maxSamples && performance.now() - start < maxMs)) {
+    const s = performance.now();
+    await fn();
+    samples.push(performance.now() - s);
+  }
+  const sorted = [...samples].sort((a, b) => a - b);
+  return { medianMs: sorted[sorted.length >> 1], firstMs, samples };
+}
