@@ -1,2 +1,291 @@
-// gemm kernels. Placeholder: filled in by the kernel work.
-export const gemm_placeholder: i32 = 0;
+// gemm kernels: packing, cache-blocked driver and the 6x8 f32x4 register-blocked micro-kernel (relaxed FMA or mul+add by build).
+//
+// C[m,n] = alpha * op(A) op(B) + beta * C (+ bias[n]) (ReLU), pointers in bytes, sizes and strides in elements.
+// BLIS loop order: jc (nc columns, B panel packed once per kc block) > pc (kc depth) > ic (mc rows, A block
+// packed) > jr (8-column B sliver, stays in L1) > ir (6-row A sliver, streamed from L2) > micro-kernel.
+// The micro-kernel keeps a 6x8 tile of C in 12 f32x4 accumulators: with one B pair and one broadcast A
+// value that is 15 of V8's 16 xmm registers, the shape ../shared/ENVIRONMENT.md measured fastest.
+
+const MR: i32 = 6;
+const NR: i32 = 8;
+
+// @ts-ignore: decorator
+@inline function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
+// @ts-ignore: decorator
+@inline function imin(a: i32, b: i32): i32 { return a < b ? a : b; }
+
+/** Packs the mc x kc block of op(A) starting at `a` into MR-row slivers: dst[s][p][i] = op(A)(s*MR+i, p),
+ *  rows past mc zero-filled so the micro-kernel always runs a full tile. */
+export function gemm_pack_a(a: usize, lda: i32, transA: i32, mc: i32, kc: i32, dst: usize): void {
+  const ld = <usize>lda << 2;
+  for (let ir = 0; ir < mc; ir += MR) {
+    const mr = imin(MR, mc - ir);
+    if (transA) {
+      // op(A)(i, p) = a[p*lda + i]: each p gives mr contiguous values.
+      let src = a + (<usize>ir << 2);
+      if (mr == MR) {
+        for (let p = 0; p < kc; p++) {
+          v128.store(dst, v128.load(src));
+          store<u64>(dst, load<u64>(src, 16), 16);
+          src += ld; dst += 24;
+        }
+      } else {
+        for (let p = 0; p < kc; p++) {
+          let i = 0;
+          for (; i < mr; i++) store<f32>(dst + (<usize>i << 2), load<f32>(src + (<usize>i << 2)));
+          for (; i < MR; i++) store<f32>(dst + (<usize>i << 2), 0);
+          src += ld; dst += 24;
+        }
+      }
+    } else {
+      // op(A)(i, p) = a[i*lda + p]: gather one column of mr rows per p; 4x4 transposes for full slivers.
+      const r0 = a + <usize>ir * ld;
+      if (mr == MR) {
+        const r1 = r0 + ld, r2 = r1 + ld, r3 = r2 + ld, r4 = r3 + ld, r5 = r4 + ld;
+        let p = 0;
+        for (; p + 4 <= kc; p += 4) {
+          const o = <usize>p << 2;
+          const x0 = v128.load(r0 + o), x1 = v128.load(r1 + o), x2 = v128.load(r2 + o), x3 = v128.load(r3 + o);
+          const x4 = v128.load(r4 + o), x5 = v128.load(r5 + o);
+          // Interleave rows pairwise: t01 = [r0p0 r1p0 r0p1 r1p1], etc.
+          const t01l = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5), t01h = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7);
+          const t23l = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5), t23h = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
+          const t45l = v128.shuffle<f32>(x4, x5, 0, 4, 1, 5), t45h = v128.shuffle<f32>(x4, x5, 2, 6, 3, 7);
+          // p: [r0 r1 r2 r3] [r4 r5 | next p r0 r1] ... 24 floats per 4 p = 6 vectors.
+          v128.store(dst, v128.shuffle<f32>(t01l, t23l, 0, 1, 4, 5));
+          v128.store(dst, v128.shuffle<f32>(t45l, t01l, 0, 1, 6, 7), 16);
+          v128.store(dst, v128.shuffle<f32>(t23l, t45l, 2, 3, 6, 7), 32);
+          v128.store(dst, v128.shuffle<f32>(t01h, t23h, 0, 1, 4, 5), 48);
+          v128.store(dst, v128.shuffle<f32>(t45h, t01h, 0, 1, 6, 7), 64);
+          v128.store(dst, v128.shuffle<f32>(t23h, t45h, 2, 3, 6, 7), 80);
+          dst += 96;
+        }
+        for (; p < kc; p++) {
+          const o = <usize>p << 2;
+          store<f32>(dst, load<f32>(r0 + o)); store<f32>(dst, load<f32>(r1 + o), 4);
+          store<f32>(dst, load<f32>(r2 + o), 8); store<f32>(dst, load<f32>(r3 + o), 12);
+          store<f32>(dst, load<f32>(r4 + o), 16); store<f32>(dst, load<f32>(r5 + o), 20);
+          dst += 24;
+        }
+      } else {
+        for (let p = 0; p < kc; p++) {
+          const o = <usize>p << 2;
+          let i = 0;
+          for (; i < mr; i++) store<f32>(dst + (<usize>i << 2), load<f32>(r0 + <usize>i * ld + o));
+          for (; i < MR; i++) store<f32>(dst + (<usize>i << 2), 0);
+          dst += 24;
+        }
+      }
+    }
+  }
+}
+
+/** Packs the kc x nc block of op(B) starting at `b` into NR-column slivers: dst[s][p][j] = op(B)(p, s*NR+j),
+ *  columns past nc zero-filled. */
+export function gemm_pack_b(b: usize, ldb: i32, transB: i32, kc: i32, nc: i32, dst: usize): void {
+  const ld = <usize>ldb << 2;
+  for (let jr = 0; jr < nc; jr += NR) {
+    const nr = imin(NR, nc - jr);
+    if (!transB) {
+      // op(B)(p, j) = b[p*ldb + j]: rows are contiguous.
+      let src = b + (<usize>jr << 2);
+      if (nr == NR) {
+        for (let p = 0; p < kc; p++) {
+          v128.store(dst, v128.load(src));
+          v128.store(dst, v128.load(src, 16), 16);
+          src += ld; dst += 32;
+        }
+      } else {
+        for (let p = 0; p < kc; p++) {
+          let j = 0;
+          for (; j < nr; j++) store<f32>(dst + (<usize>j << 2), load<f32>(src + (<usize>j << 2)));
+          for (; j < NR; j++) store<f32>(dst + (<usize>j << 2), 0);
+          src += ld; dst += 32;
+        }
+      }
+    } else {
+      // op(B)(p, j) = b[j*ldb + p]: 8 rows of B^T, transposed 4x4 at a time.
+      const r0 = b + <usize>jr * ld;
+      if (nr == NR) {
+        const r1 = r0 + ld, r2 = r1 + ld, r3 = r2 + ld, r4 = r3 + ld, r5 = r4 + ld, r6 = r5 + ld, r7 = r6 + ld;
+        let p = 0;
+        for (; p + 4 <= kc; p += 4) {
+          const o = <usize>p << 2;
+          transpose4(v128.load(r0 + o), v128.load(r1 + o), v128.load(r2 + o), v128.load(r3 + o), dst);
+          transpose4(v128.load(r4 + o), v128.load(r5 + o), v128.load(r6 + o), v128.load(r7 + o), dst + 16);
+          dst += 128;
+        }
+        for (; p < kc; p++) {
+          const o = <usize>p << 2;
+          store<f32>(dst, load<f32>(r0 + o)); store<f32>(dst, load<f32>(r1 + o), 4);
+          store<f32>(dst, load<f32>(r2 + o), 8); store<f32>(dst, load<f32>(r3 + o), 12);
+          store<f32>(dst, load<f32>(r4 + o), 16); store<f32>(dst, load<f32>(r5 + o), 20);
+          store<f32>(dst, load<f32>(r6 + o), 24); store<f32>(dst, load<f32>(r7 + o), 28);
+          dst += 32;
+        }
+      } else {
+        for (let p = 0; p < kc; p++) {
+          const o = <usize>p << 2;
+          let j = 0;
+          for (; j < nr; j++) store<f32>(dst + (<usize>j << 2), load<f32>(r0 + <usize>j * ld + o));
+          for (; j < NR; j++) store<f32>(dst + (<usize>j << 2), 0);
+          dst += 32;
+        }
+      }
+    }
+  }
+}
+
+/** Writes the transpose of rows x0..x3 (4 columns each) as 4 vectors at dst, dst+32, dst+64, dst+96
+ *  (one packed-B row of 8 is 32 bytes). */
+// @ts-ignore: decorator
+@inline function transpose4(x0: v128, x1: v128, x2: v128, x3: v128, dst: usize): void {
+  const t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7);
+  const t2 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5), t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
+  v128.store(dst, v128.shuffle<f32>(t0, t2, 0, 1, 4, 5));
+  v128.store(dst, v128.shuffle<f32>(t0, t2, 2, 3, 6, 7), 32);
+  v128.store(dst, v128.shuffle<f32>(t1, t3, 0, 1, 4, 5), 64);
+  v128.store(dst, v128.shuffle<f32>(t1, t3, 2, 3, 6, 7), 96);
+}
+
+/** Epilogue of one C row of 8: alpha*acc (+ beta*C) (+ bias) (ReLU), stored to c. */
+// @ts-ignore: decorator
+@inline function epilogue_row(c: usize, v0: v128, v1: v128, alpha: v128, beta: f32, bias0: v128, bias1: v128, relu: i32): void {
+  v0 = f32x4.mul(v0, alpha); v1 = f32x4.mul(v1, alpha);
+  if (beta != 0) {
+    const bv = f32x4.splat(beta);
+    v0 = madd(v128.load(c), bv, v0); v1 = madd(v128.load(c, 16), bv, v1);
+  }
+  v0 = f32x4.add(v0, bias0); v1 = f32x4.add(v1, bias1);
+  if (relu) { const z = f32x4.splat(0); v0 = f32x4.max(v0, z); v1 = f32x4.max(v1, z); }
+  v128.store(c, v0); v128.store(c, v1, 16);
+}
+
+/**
+ * The micro-kernel: C tile (mr x nr, at most 6x8, at c with row stride ldc elements) = alpha * Ap Bp
+ * + beta * C (beta 0: C is not read), + bias[0..nr) when bias != 0, ReLU when relu. ap: packed 6 x kc
+ * sliver, bp: packed kc x 8 sliver. Edge tiles go through tmp (48 floats) so the loop stays branch-free.
+ */
+export function gemm_f32_6x8(ap: usize, bp: usize, kc: i32, c: usize, ldc: i32, mr: i32, nr: i32,
+  alpha: f32, beta: f32, bias: usize, relu: i32, tmp: usize): void {
+  const z = f32x4.splat(0);
+  let c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z;
+  for (let p = 0; p < kc; p++) {
+    const b0 = v128.load(bp), b1 = v128.load(bp, 16);
+    let a = v128.load32_splat(ap);
+    c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
+    a = v128.load32_splat(ap, 4);
+    c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
+    a = v128.load32_splat(ap, 8);
+    c20 = madd(a, b0, c20); c21 = madd(a, b1, c21);
+    a = v128.load32_splat(ap, 12);
+    c30 = madd(a, b0, c30); c31 = madd(a, b1, c31);
+    a = v128.load32_splat(ap, 16);
+    c40 = madd(a, b0, c40); c41 = madd(a, b1, c41);
+    a = v128.load32_splat(ap, 20);
+    c50 = madd(a, b0, c50); c51 = madd(a, b1, c51);
+    ap += 24; bp += 32;
+  }
+  const av = f32x4.splat(alpha);
+  const ldcb = <usize>ldc << 2;
+  if (mr == MR && nr == NR) {
+    let bias0 = z, bias1 = z;
+    if (bias) { bias0 = v128.load(bias); bias1 = v128.load(bias, 16); }
+    epilogue_row(c, c00, c01, av, beta, bias0, bias1, relu); c += ldcb;
+    epilogue_row(c, c10, c11, av, beta, bias0, bias1, relu); c += ldcb;
+    epilogue_row(c, c20, c21, av, beta, bias0, bias1, relu); c += ldcb;
+    epilogue_row(c, c30, c31, av, beta, bias0, bias1, relu); c += ldcb;
+    epilogue_row(c, c40, c41, av, beta, bias0, bias1, relu); c += ldcb;
+    epilogue_row(c, c50, c51, av, beta, bias0, bias1, relu);
+    return;
+  }
+  v128.store(tmp, c00); v128.store(tmp, c01, 16); v128.store(tmp, c10, 32); v128.store(tmp, c11, 48);
+  v128.store(tmp, c20, 64); v128.store(tmp, c21, 80); v128.store(tmp, c30, 96); v128.store(tmp, c31, 112);
+  v128.store(tmp, c40, 128); v128.store(tmp, c41, 144); v128.store(tmp, c50, 160); v128.store(tmp, c51, 176);
+  for (let i = 0; i < mr; i++) {
+    const row = c + <usize>i * ldcb, t = tmp + (<usize>i << 5);
+    for (let j = 0; j < nr; j++) {
+      const o = <usize>j << 2;
+      let v = alpha * load<f32>(t + o);
+      if (beta != 0) v += beta * load<f32>(row + o);
+      if (bias) v += load<f32>(bias + o);
+      if (relu && v < 0) v = 0;
+      store<f32>(row + o, v);
+    }
+  }
+}
+
+/** C = beta*C (+ bias) (ReLU) for k = 0, where there is no product to accumulate. */
+function gemm_scale_c(c: usize, m: i32, n: i32, ldc: i32, beta: f32, bias: usize, relu: i32): void {
+  for (let i = 0; i < m; i++) {
+    const row = c + ((<usize>i * <usize>ldc) << 2);
+    for (let j = 0; j < n; j++) {
+      const o = <usize>j << 2;
+      let v: f32 = beta != 0 ? beta * load<f32>(row + o) : 0;
+      if (bias) v += load<f32>(bias + o);
+      if (relu && v < 0) v = 0;
+      store<f32>(row + o, v);
+    }
+  }
+}
+
+/** Workspace layout shared with the TS side (src/backends/wasm/ops/gemm.ts gemmWorkspaceBytes):
+ *  [A block mcb x kcb][pad to 64][B panel kcb x ncb][pad to 64][tmp 48 floats]. */
+// @ts-ignore: decorator
+@inline function wsB(ws: usize, mcb: i32, kcb: i32): usize { return (ws + (<usize>(mcb * kcb) << 2) + 63) & ~<usize>63; }
+// @ts-ignore: decorator
+@inline function wsTmp(bws: usize, kcb: i32, ncb: i32): usize { return (bws + (<usize>(kcb * ncb) << 2) + 63) & ~<usize>63; }
+
+/**
+ * One GEMM on the calling thread. mcb (multiple of 6), kcb, ncb (multiple of 8) are the cache-block
+ * sizes; ws must hold the layout above for them.
+ */
+export function gemm_f32(a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, lda: i32, ldb: i32, ldc: i32,
+  transA: i32, transB: i32, alpha: f32, beta: f32, bias: usize, relu: i32, ws: usize, mcb: i32, kcb: i32, ncb: i32): void {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) { gemm_scale_c(c, m, n, ldc, beta, bias, relu); return; }
+  const ap = ws, bpk = wsB(ws, mcb, kcb), tmp = wsTmp(bpk, kcb, ncb);
+  const ldcb = <usize>ldc << 2;
+  for (let jc = 0; jc < n; jc += ncb) {
+    const nc = imin(ncb, n - jc);
+    for (let pc = 0; pc < k; pc += kcb) {
+      const kc = imin(kcb, k - pc);
+      const first = pc == 0, last = pc + kc >= k;
+      const bsrc = transB ? b + ((<usize>jc * <usize>ldb + <usize>pc) << 2) : b + ((<usize>pc * <usize>ldb + <usize>jc) << 2);
+      gemm_pack_b(bsrc, ldb, transB, kc, nc, bpk);
+      const betaEff: f32 = first ? beta : 1;
+      const biasEff: usize = last && bias ? bias + (<usize>jc << 2) : 0;
+      const reluEff = last ? relu : 0;
+      for (let ic = 0; ic < m; ic += mcb) {
+        const mc = imin(mcb, m - ic);
+        const asrc = transA ? a + ((<usize>pc * <usize>lda + <usize>ic) << 2) : a + ((<usize>ic * <usize>lda + <usize>pc) << 2);
+        gemm_pack_a(asrc, lda, transA, mc, kc, ap);
+        const cblock = c + <usize>ic * ldcb + (<usize>jc << 2);
+        for (let jr = 0; jr < nc; jr += NR) {
+          const nr = imin(NR, nc - jr);
+          const bs = bpk + <usize>(jr * kc) * 4;
+          const biasT: usize = biasEff ? biasEff + (<usize>jr << 2) : 0;
+          for (let ir = 0; ir < mc; ir += MR) {
+            const mr = imin(MR, mc - ir);
+            gemm_f32_6x8(ap + <usize>(ir * kc) * 4, bs, kc, cblock + <usize>ir * ldcb + (<usize>jr << 2), ldc, mr, nr,
+              alpha, betaEff, biasT, reluEff, tmp);
+          }
+        }
+      }
+    }
+  }
+}
+
+/** `batch` GEMMs C_i = op(A_i) op(B_i) on the calling thread; strides in elements between entries. */
+export function gemm_f32_batched(a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, lda: i32, ldb: i32, ldc: i32,
+  transA: i32, transB: i32, alpha: f32, beta: f32, bias: usize, relu: i32, ws: usize, mcb: i32, kcb: i32, ncb: i32,
+  batch: i32, strideA: i32, strideB: i32, strideC: i32): void {
+  for (let i = 0; i < batch; i++) {
+    gemm_f32(a + ((<usize>i * <usize>strideA) << 2), b + ((<usize>i * <usize>strideB) << 2), c + ((<usize>i * <usize>strideC) << 2),
+      m, n, k, lda, ldb, ldc, transA, transB, alpha, beta, bias, relu, ws, mcb, kcb, ncb);
+  }
+}

@@ -41,6 +41,14 @@ export function backendsUnderTest(): Promise<BackendUnderTest[]> {
   return cached;
 }
 
+/** Releases workers and GPU devices so the test process can exit. */
+export async function disposeBackendsUnderTest(): Promise<void> {
+  if (!cached) return;
+  const list = await cached.catch(() => []);
+  for (const { backend } of list) await backend.dispose();
+  cached = undefined;
+}
+
 export const reference = new ReferenceBackend();
 
 /** Deterministic pseudo-random floats in [-1, 1) for test inputs. */
