@@ -1,10 +1,12 @@
-// gemm kernels: packing, cache-blocked driver and the 6x8 f32x4 register-blocked micro-kernel (relaxed FMA or mul+add by build).
+// gemm kernels: packing, cache-blocked driver and the 6x8 / 5x8 f32x4 register-blocked micro-kernels (relaxed FMA or mul+add by build).
 //
 // C[m,n] = alpha * op(A) op(B) + beta * C (+ bias[n]) (ReLU), pointers in bytes, sizes and strides in elements.
 // BLIS loop order: jc (nc columns, B panel packed once per kc block) > pc (kc depth) > ic (mc rows, A block
 // packed) > jr (8-column B sliver, stays in L1) > ir (6-row A sliver, streamed from L2) > micro-kernel.
 // The micro-kernel keeps a 6x8 tile of C in 12 f32x4 accumulators: with one B pair and one broadcast A
-// value that is 15 of V8's 16 xmm registers, the shape ../shared/ENVIRONMENT.md measured fastest.
+// value that is 15 of V8's 16 xmm registers, the shape ../shared/ENVIRONMENT.md measured fastest with FMA.
+// The plain mul+add build needs one more register per product, so it runs the 5x8 kernel (the TS operator
+// picks via the mrS argument; both kernels exist in both builds).
 
 const MR: i32 = 6;
 const NR: i32 = 8;
@@ -20,7 +22,8 @@ const NR: i32 = 8;
 
 /** Packs the mc x kc block of op(A) starting at `a` into MR-row slivers: dst[s][p][i] = op(A)(s*MR+i, p),
  *  rows past mc zero-filled so the micro-kernel always runs a full tile. */
-export function gemm_pack_a(a: usize, lda: i32, transA: i32, mc: i32, kc: i32, dst: usize): void {
+export function gemm_pack_a(a: usize, lda: i32, transA: i32, mc: i32, kc: i32, dst: usize, mrS: i32): void {
+  if (mrS != MR) { pack_a_any(a, lda, transA, mc, kc, dst, mrS); return; }
   const ld = <usize>lda << 2;
   for (let ir = 0; ir < mc; ir += MR) {
     const mr = imin(MR, mc - ir);
@@ -80,6 +83,43 @@ export function gemm_pack_a(a: usize, lda: i32, transA: i32, mc: i32, kc: i32, d
           dst += 24;
         }
       }
+    }
+  }
+}
+
+/** gemm_pack_a for other sliver heights (5 for gemm_f32_5x8): element by element. */
+function pack_a_any(a: usize, lda: i32, transA: i32, mc: i32, kc: i32, dst: usize, mrS: i32): void {
+  const ld = <usize>lda << 2, rowBytes = <usize>mrS << 2;
+  for (let ir = 0; ir < mc; ir += mrS) {
+    const mr = imin(mrS, mc - ir);
+    // Element (i, p) of op(A) sits at a + i*si + p*sp.
+    const si: usize = transA ? 4 : ld, sp: usize = transA ? ld : 4;
+    const base = a + <usize>ir * si;
+    let p = 0;
+    if (!transA && mr == 5 && mrS == 5) {
+      // Rows 0-3 by 4x4 transposes (one unaligned f32x4 store per p), row 4 element by element.
+      const r0 = base, r1 = r0 + ld, r2 = r1 + ld, r3 = r2 + ld, r4 = r3 + ld;
+      for (; p + 4 <= kc; p += 4) {
+        const o = <usize>p << 2;
+        const x0 = v128.load(r0 + o), x1 = v128.load(r1 + o), x2 = v128.load(r2 + o), x3 = v128.load(r3 + o);
+        const t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7);
+        const t2 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5), t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
+        v128.store(dst, v128.shuffle<f32>(t0, t2, 0, 1, 4, 5));
+        v128.store(dst, v128.shuffle<f32>(t0, t2, 2, 3, 6, 7), 20);
+        v128.store(dst, v128.shuffle<f32>(t1, t3, 0, 1, 4, 5), 40);
+        v128.store(dst, v128.shuffle<f32>(t1, t3, 2, 3, 6, 7), 60);
+        const x4 = v128.load(r4 + o);
+        store<f32>(dst, f32x4.extract_lane(x4, 0), 16); store<f32>(dst, f32x4.extract_lane(x4, 1), 36);
+        store<f32>(dst, f32x4.extract_lane(x4, 2), 56); store<f32>(dst, f32x4.extract_lane(x4, 3), 76);
+        dst += 80;
+      }
+    }
+    for (; p < kc; p++) {
+      const src = base + <usize>p * sp;
+      let i = 0;
+      for (; i < mr; i++) store<f32>(dst + (<usize>i << 2), load<f32>(src + <usize>i * si));
+      for (; i < mrS; i++) store<f32>(dst + (<usize>i << 2), 0);
+      dst += rowBytes;
     }
   }
 }
@@ -206,6 +246,50 @@ export function gemm_f32_6x8(ap: usize, bp: usize, kc: i32, c: usize, ldc: i32, 
   v128.store(tmp, c00); v128.store(tmp, c01, 16); v128.store(tmp, c10, 32); v128.store(tmp, c11, 48);
   v128.store(tmp, c20, 64); v128.store(tmp, c21, 80); v128.store(tmp, c30, 96); v128.store(tmp, c31, 112);
   v128.store(tmp, c40, 128); v128.store(tmp, c41, 144); v128.store(tmp, c50, 160); v128.store(tmp, c51, 176);
+  edge_epilogue(c, ldc, mr, nr, alpha, beta, bias, relu, tmp);
+}
+
+/** The 5x8 micro-kernel: 10 accumulators. The plain-SIMD build uses it: mul+add needs a temporary register
+ *  per product, and 12 accumulators + 2 B + A + temporary exceed the 15 xmm registers V8 allocates. */
+export function gemm_f32_5x8(ap: usize, bp: usize, kc: i32, c: usize, ldc: i32, mr: i32, nr: i32,
+  alpha: f32, beta: f32, bias: usize, relu: i32, tmp: usize): void {
+  const z = f32x4.splat(0);
+  let c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z, c40 = z, c41 = z;
+  for (let p = 0; p < kc; p++) {
+    const b0 = v128.load(bp), b1 = v128.load(bp, 16);
+    let a = v128.load32_splat(ap);
+    c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
+    a = v128.load32_splat(ap, 4);
+    c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
+    a = v128.load32_splat(ap, 8);
+    c20 = madd(a, b0, c20); c21 = madd(a, b1, c21);
+    a = v128.load32_splat(ap, 12);
+    c30 = madd(a, b0, c30); c31 = madd(a, b1, c31);
+    a = v128.load32_splat(ap, 16);
+    c40 = madd(a, b0, c40); c41 = madd(a, b1, c41);
+    ap += 20; bp += 32;
+  }
+  const av = f32x4.splat(alpha);
+  const ldcb = <usize>ldc << 2;
+  if (mr == 5 && nr == NR) {
+    let bias0 = z, bias1 = z;
+    if (bias) { bias0 = v128.load(bias); bias1 = v128.load(bias, 16); }
+    epilogue_row(c, c00, c01, av, beta, bias0, bias1, relu); c += ldcb;
+    epilogue_row(c, c10, c11, av, beta, bias0, bias1, relu); c += ldcb;
+    epilogue_row(c, c20, c21, av, beta, bias0, bias1, relu); c += ldcb;
+    epilogue_row(c, c30, c31, av, beta, bias0, bias1, relu); c += ldcb;
+    epilogue_row(c, c40, c41, av, beta, bias0, bias1, relu);
+    return;
+  }
+  v128.store(tmp, c00); v128.store(tmp, c01, 16); v128.store(tmp, c10, 32); v128.store(tmp, c11, 48);
+  v128.store(tmp, c20, 64); v128.store(tmp, c21, 80); v128.store(tmp, c30, 96); v128.store(tmp, c31, 112);
+  v128.store(tmp, c40, 128); v128.store(tmp, c41, 144);
+  edge_epilogue(c, ldc, mr, nr, alpha, beta, bias, relu, tmp);
+}
+
+/** Epilogue of an edge tile whose accumulators were stored row-major (8 per row) at tmp. */
+function edge_epilogue(c: usize, ldc: i32, mr: i32, nr: i32, alpha: f32, beta: f32, bias: usize, relu: i32, tmp: usize): void {
+  const ldcb = <usize>ldc << 2;
   for (let i = 0; i < mr; i++) {
     const row = c + <usize>i * ldcb, t = tmp + (<usize>i << 5);
     for (let j = 0; j < nr; j++) {
@@ -233,7 +317,7 @@ function gemm_scale_c(c: usize, m: i32, n: i32, ldc: i32, beta: f32, bias: usize
   }
 }
 
-/** Workspace layout shared with the TS side (src/backends/wasm/ops/gemm.ts gemmWorkspaceBytes):
+/** Workspace layout shared with the TS side (src/backends/wasm/ops/gemm.ts gemmBlocks):
  *  [A block mcb x kcb][pad to 64][B panel kcb x ncb][pad to 64][tmp 48 floats]. */
 // @ts-ignore: decorator
 @inline function wsB(ws: usize, mcb: i32, kcb: i32): usize { return (ws + (<usize>(mcb * kcb) << 2) + 63) & ~<usize>63; }
@@ -241,11 +325,12 @@ function gemm_scale_c(c: usize, m: i32, n: i32, ldc: i32, beta: f32, bias: usize
 @inline function wsTmp(bws: usize, kcb: i32, ncb: i32): usize { return (bws + (<usize>(kcb * ncb) << 2) + 63) & ~<usize>63; }
 
 /**
- * One GEMM on the calling thread. mcb (multiple of 6), kcb, ncb (multiple of 8) are the cache-block
- * sizes; ws must hold the layout above for them.
+ * One GEMM on the calling thread with the mrS x 8 micro-kernel (mrS 6: gemm_f32_6x8, 5: gemm_f32_5x8).
+ * mcb (multiple of mrS), kcb, ncb (multiple of 8) are the cache-block sizes; ws must hold the layout above.
  */
 export function gemm_f32(a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, lda: i32, ldb: i32, ldc: i32,
-  transA: i32, transB: i32, alpha: f32, beta: f32, bias: usize, relu: i32, ws: usize, mcb: i32, kcb: i32, ncb: i32): void {
+  transA: i32, transB: i32, alpha: f32, beta: f32, bias: usize, relu: i32, ws: usize, mcb: i32, kcb: i32, ncb: i32,
+  mrS: i32): void {
   if (m <= 0 || n <= 0) return;
   if (k <= 0) { gemm_scale_c(c, m, n, ldc, beta, bias, relu); return; }
   const ap = ws, bpk = wsB(ws, mcb, kcb), tmp = wsTmp(bpk, kcb, ncb);
@@ -263,16 +348,22 @@ export function gemm_f32(a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, l
       for (let ic = 0; ic < m; ic += mcb) {
         const mc = imin(mcb, m - ic);
         const asrc = transA ? a + ((<usize>pc * <usize>lda + <usize>ic) << 2) : a + ((<usize>ic * <usize>lda + <usize>pc) << 2);
-        gemm_pack_a(asrc, lda, transA, mc, kc, ap);
+        gemm_pack_a(asrc, lda, transA, mc, kc, ap, mrS);
         const cblock = c + <usize>ic * ldcb + (<usize>jc << 2);
         for (let jr = 0; jr < nc; jr += NR) {
           const nr = imin(NR, nc - jr);
           const bs = bpk + <usize>(jr * kc) * 4;
           const biasT: usize = biasEff ? biasEff + (<usize>jr << 2) : 0;
-          for (let ir = 0; ir < mc; ir += MR) {
-            const mr = imin(MR, mc - ir);
-            gemm_f32_6x8(ap + <usize>(ir * kc) * 4, bs, kc, cblock + <usize>ir * ldcb + (<usize>jr << 2), ldc, mr, nr,
-              alpha, betaEff, biasT, reluEff, tmp);
+          if (mrS == 5) {
+            for (let ir = 0; ir < mc; ir += 5) {
+              gemm_f32_5x8(ap + <usize>(ir * kc) * 4, bs, kc, cblock + <usize>ir * ldcb + (<usize>jr << 2), ldc, imin(5, mc - ir), nr,
+                alpha, betaEff, biasT, reluEff, tmp);
+            }
+          } else {
+            for (let ir = 0; ir < mc; ir += MR) {
+              gemm_f32_6x8(ap + <usize>(ir * kc) * 4, bs, kc, cblock + <usize>ir * ldcb + (<usize>jr << 2), ldc, imin(MR, mc - ir), nr,
+                alpha, betaEff, biasT, reluEff, tmp);
+            }
           }
         }
       }
@@ -283,9 +374,9 @@ export function gemm_f32(a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, l
 /** `batch` GEMMs C_i = op(A_i) op(B_i) on the calling thread; strides in elements between entries. */
 export function gemm_f32_batched(a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, lda: i32, ldb: i32, ldc: i32,
   transA: i32, transB: i32, alpha: f32, beta: f32, bias: usize, relu: i32, ws: usize, mcb: i32, kcb: i32, ncb: i32,
-  batch: i32, strideA: i32, strideB: i32, strideC: i32): void {
+  mrS: i32, batch: i32, strideA: i32, strideB: i32, strideC: i32): void {
   for (let i = 0; i < batch; i++) {
     gemm_f32(a + ((<usize>i * <usize>strideA) << 2), b + ((<usize>i * <usize>strideB) << 2), c + ((<usize>i * <usize>strideC) << 2),
-      m, n, k, lda, ldb, ldc, transA, transB, alpha, beta, bias, relu, ws, mcb, kcb, ncb);
+      m, n, k, lda, ldb, ldc, transA, transB, alpha, beta, bias, relu, ws, mcb, kcb, ncb, mrS);
   }
 }

@@ -1,3 +1,157 @@
-// Reference kernels (conv family). Placeholder: filled in by the kernel work.
+// Reference kernels (conv family): direct convolution loops in float64, the definition of every conv kernel.
+// NHWC activations, HWIO weights (src/backend.ts). The `algo` argument never changes the reference result:
+// every algorithm computes the same convolution, only its rounding differs.
+import { type ConvShape, convOutSize } from '../../backend.js';
 import type { RefOpTable } from './backend.js';
-export const convOps: RefOpTable = {};
+
+type Num = ArrayLike<number>;
+
+/** Direct convolution in float64: y[n,oy,ox,co] = sum x*w (+ bias) (then ReLU). Also used as the exact
+ *  baseline for the Winograd error tests and the finite-difference gradient checks. */
+export function conv2dForwardF64(x: Num, w: Num, bias: Num | undefined, s: ConvShape, relu = false): Float64Array {
+  const { oh, ow } = convOutSize(s);
+  const y = new Float64Array(s.n * oh * ow * s.cout);
+  const acc = new Float64Array(s.cout);
+  for (let b = 0; b < s.n; b++) {
+    for (let oy = 0; oy < oh; oy++) {
+      for (let ox = 0; ox < ow; ox++) {
+        for (let co = 0; co < s.cout; co++) acc[co] = bias ? bias[co] : 0;
+        for (let ky = 0; ky < s.kh; ky++) {
+          const iy = oy * s.stride - s.pad + ky;
+          if (iy < 0 || iy >= s.h) continue;
+          for (let kx = 0; kx < s.kw; kx++) {
+            const ix = ox * s.stride - s.pad + kx;
+            if (ix < 0 || ix >= s.w) continue;
+            const xo = ((b * s.h + iy) * s.w + ix) * s.cin;
+            const wo = (ky * s.kw + kx) * s.cin * s.cout;
+            for (let ci = 0; ci < s.cin; ci++) {
+              const xv = x[xo + ci];
+              if (xv === 0) continue;
+              const wr = wo + ci * s.cout;
+              for (let co = 0; co < s.cout; co++) acc[co] += xv * w[wr + co];
+            }
+          }
+        }
+        const yo = ((b * oh + oy) * ow + ox) * s.cout;
+        for (let co = 0; co < s.cout; co++) y[yo + co] = relu && acc[co] < 0 ? 0 : acc[co];
+      }
+    }
+  }
+  return y;
+}
+
+/** dx = gradient of the convolution w.r.t. x, given dy (float64). */
+export function conv2dBackwardDataF64(dy: Num, w: Num, s: ConvShape): Float64Array {
+  const { oh, ow } = convOutSize(s);
+  const dx = new Float64Array(s.n * s.h * s.w * s.cin);
+  for (let b = 0; b < s.n; b++) {
+    for (let oy = 0; oy < oh; oy++) {
+      for (let ox = 0; ox < ow; ox++) {
+        const yo = ((b * oh + oy) * ow + ox) * s.cout;
+        for (let ky = 0; ky < s.kh; ky++) {
+          const iy = oy * s.stride - s.pad + ky;
+          if (iy < 0 || iy >= s.h) continue;
+          for (let kx = 0; kx < s.kw; kx++) {
+            const ix = ox * s.stride - s.pad + kx;
+            if (ix < 0 || ix >= s.w) continue;
+            const xo = ((b * s.h + iy) * s.w + ix) * s.cin;
+            const wo = (ky * s.kw + kx) * s.cin * s.cout;
+            for (let ci = 0; ci < s.cin; ci++) {
+              let sum = 0;
+              const wr = wo + ci * s.cout;
+              for (let co = 0; co < s.cout; co++) sum += dy[yo + co] * w[wr + co];
+              dx[xo + ci] += sum;
+            }
+          }
+        }
+      }
+    }
+  }
+  return dx;
+}
+
+/** dw and db = gradients of the convolution w.r.t. weights and bias, given x and dy (float64, no beta). */
+export function conv2dBackwardFilterF64(x: Num, dy: Num, s: ConvShape): { dw: Float64Array; db: Float64Array } {
+  const { oh, ow } = convOutSize(s);
+  const dw = new Float64Array(s.kh * s.kw * s.cin * s.cout);
+  const db = new Float64Array(s.cout);
+  for (let b = 0; b < s.n; b++) {
+    for (let oy = 0; oy < oh; oy++) {
+      for (let ox = 0; ox < ow; ox++) {
+        const yo = ((b * oh + oy) * ow + ox) * s.cout;
+        for (let co = 0; co < s.cout; co++) db[co] += dy[yo + co];
+        for (let ky = 0; ky < s.kh; ky++) {
+          const iy = oy * s.stride - s.pad + ky;
+          if (iy < 0 || iy >= s.h) continue;
+          for (let kx = 0; kx < s.kw; kx++) {
+            const ix = ox * s.stride - s.pad + kx;
+            if (ix < 0 || ix >= s.w) continue;
+            const xo = ((b * s.h + iy) * s.w + ix) * s.cin;
+            const wo = (ky * s.kw + kx) * s.cin * s.cout;
+            for (let ci = 0; ci < s.cin; ci++) {
+              const xv = x[xo + ci];
+              if (xv === 0) continue;
+              const wr = wo + ci * s.cout;
+              for (let co = 0; co < s.cout; co++) dw[wr + co] += xv * dy[yo + co];
+            }
+          }
+        }
+      }
+    }
+  }
+  return { dw, db };
+}
+
+/** col[p, (ky*kw + kx)*cin + ci] = x at the input pixel output p reads through (ky, kx), 0 in the padding. */
+function im2colLoop(s: ConvShape, visit: (colIndex: number, xIndex: number) => void): void {
+  const { oh, ow } = convOutSize(s);
+  const k = s.kh * s.kw * s.cin;
+  for (let b = 0; b < s.n; b++) {
+    for (let oy = 0; oy < oh; oy++) {
+      for (let ox = 0; ox < ow; ox++) {
+        const row = ((b * oh + oy) * ow + ox) * k;
+        for (let ky = 0; ky < s.kh; ky++) {
+          const iy = oy * s.stride - s.pad + ky;
+          for (let kx = 0; kx < s.kw; kx++) {
+            const ix = ox * s.stride - s.pad + kx;
+            const inside = iy >= 0 && iy < s.h && ix >= 0 && ix < s.w;
+            const co = row + (ky * s.kw + kx) * s.cin;
+            const xo = ((b * s.h + iy) * s.w + ix) * s.cin;
+            for (let ci = 0; ci < s.cin; ci++) visit(co + ci, inside ? xo + ci : -1);
+          }
+        }
+      }
+    }
+  }
+}
+
+export const convOps: RefOpTable = {
+  im2col(a, data) {
+    const x = data(a.x), col = data(a.col);
+    im2colLoop(a.shape, (c, xi) => { col[c] = xi < 0 ? 0 : x[xi]; });
+  },
+  col2im(a, data) {
+    const col = data(a.col), x = data(a.x);
+    const acc = new Float64Array(a.shape.n * a.shape.h * a.shape.w * a.shape.cin);
+    im2colLoop(a.shape, (c, xi) => { if (xi >= 0) acc[xi] += col[c]; });
+    x.set(acc);
+  },
+  conv2d_forward(a, data) {
+    const s = a.shape, { oh, ow } = convOutSize(s);
+    const y = conv2dForwardF64(data(a.x), data(a.w), a.bias ? data(a.bias) : undefined, s, !!a.relu);
+    data(a.y).set(y.subarray(0, s.n * oh * ow * s.cout));
+  },
+  conv2d_backward_data(a, data) {
+    data(a.dx).set(conv2dBackwardDataF64(data(a.dy), data(a.w), a.shape));
+  },
+  conv2d_backward_filter(a, data) {
+    const { dw, db } = conv2dBackwardFilterF64(data(a.x), data(a.dy), a.shape);
+    const dwOut = data(a.dw);
+    // beta 0 overwrites even NaN, as every accumulate-style kernel does.
+    for (let i = 0; i < dw.length; i++) dwOut[i] = a.beta === 0 ? dw[i] : a.beta * dwOut[i] + dw[i];
+    if (a.db) {
+      const dbOut = data(a.db);
+      for (let i = 0; i < db.length; i++) dbOut[i] = a.beta === 0 ? db[i] : a.beta * dbOut[i] + db[i];
+    }
+  },
+};

@@ -1,10 +1,8 @@
 // Reference kernels (layers family): pool, ReLU, bias, batch norm, LRN, dropout, softmax-xent, SGD, fills.
 // Plain loops in float64 arithmetic, stored as float32: the definition the wasm and WebGPU kernels match.
-import { type Buf, KernelArgumentError } from '../../backend.js';
+import { KernelArgumentError } from '../../backend.js';
 import type { RefOpTable } from './backend.js';
-import { dropoutKeepScale, dropoutThreshold, rngBits, rngKey, mix32 } from './rng.js';
-
-void rngBits;
+import { dropoutKeepScale, dropoutThreshold, mix32, rngKey } from './rng.js';
 
 /** Labels are class indices stored as float32: each must be an integer in [0, classes). Throws before any
  *  write, naming the first bad row. Shared by every backend whose labels are readable on the host. */
@@ -26,8 +24,6 @@ export function checkBatchNormRows(kernel: string, rows: number): void {
 export function lrnWindow(size: number): { lo: number; hi: number } {
   return { lo: size >> 1, hi: (size - 1) >> 1 };
 }
-
-type Data = (b: Buf) => Float32Array;
 
 export const layersOps: RefOpTable = {
   maxpool2x2_forward(a, data) {
@@ -250,5 +246,3 @@ function colSums(x: Float32Array, rows: number, cols: number): Float64Array {
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) s[c] += x[r * cols + c];
   return s;
 }
-
-export type { Data };

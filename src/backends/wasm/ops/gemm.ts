@@ -1,3 +1,156 @@
-// wasm operators (gemm family). Placeholder: filled in by the kernel work.
-import type { WasmOpTable } from '../context.js';
-export const gemmOps: WasmOpTable = {};
+// wasm operators (gemm family): the gemm kernel plus gemmPtr/gemmBatchedPtr, the raw-pointer GEMMs conv and layers build on.
+import { KernelArgumentError } from '../../../backend.js';
+import type { WasmContext, WasmOpTable } from '../context.js';
+import { splitRange } from '../pool.js';
+
+/** A GEMM over raw memory: C[m,n] = alpha * op(A) op(B) + beta * C (+ bias[n]) (ReLU). Pointers are byte
+ *  addresses; lda/ldb/ldc are leading dimensions (row strides) in elements of A, B, C as stored
+ *  (A stored [k, lda] when transA, B stored [n, ldb] when transB). beta 0 overwrites C. */
+export interface GemmPtrArgs {
+  a: number; b: number; c: number; m: number; n: number; k: number;
+  lda: number; ldb: number; ldc: number; transA: boolean; transB: boolean; alpha: number; beta: number;
+  /** Byte pointer to n floats; 0 or undefined = no bias. */
+  bias?: number;
+  relu?: boolean;
+}
+
+export interface GemmBatchedPtrArgs extends GemmPtrArgs {
+  batch: number;
+  /** Element strides between consecutive A_i, B_i, C_i. */
+  strideA: number; strideB: number; strideC: number;
+}
+
+/** Columns of C per micro-kernel call (gemm_f32_6x8 / gemm_f32_5x8). */
+export const GEMM_NR = 8;
+/** Micro-kernel rows and cache blocks. Mutable so the bench and the autotuner can try others.
+ *  Relaxed builds use gemm_f32_6x8 (12 FMA accumulators fit V8's 15 usable xmm registers); plain builds
+ *  gemm_f32_5x8: mul+add needs a temporary per product, so 6x8 spills there (measured 27 vs 41-47
+ *  GFLOP/s best-of on 1024^3; 4x8 gave 40). A mr x kc A sliver and a kc x 8 B sliver share L1; the
+ *  mc x kc A block sits in L2; the kc x nc B panel in L3. */
+export const gemmTuning = { mrRelaxed: 6, mrSimd: 5, kc: 256, mc: 144, nc: 2048 };
+/** Workspace slots 10..19 belong to GEMM (one per thread); conv uses 0..9, layers 20..29. */
+const SLOT0 = 10, MAX_JOBS = 10;
+/** Below this many multiply-adds a second thread costs more (wake-up, duplicated packing) than it saves. */
+const PARALLEL_MIN_MACS = 1 << 18;
+
+const roundUp = (x: number, a: number) => Math.ceil(x / a) * a;
+
+interface Blocks { mr: number; mcb: number; kcb: number; ncb: number; bytes: number }
+
+/** Rows of the micro-kernel the build runs. */
+export function gemmMr(ctx: WasmContext): number {
+  return ctx.build === 'relaxed' ? gemmTuning.mrRelaxed : gemmTuning.mrSimd;
+}
+
+/** Block sizes for an m x n x k problem, balanced so the last block is not a sliver, and the workspace
+ *  bytes the AS layout needs for them (see wsB/wsTmp in assembly/gemm.ts). */
+export function gemmBlocks(m: number, n: number, k: number, mr: number): Blocks {
+  const { kc, mc, nc } = gemmTuning;
+  const kcb = Math.max(1, Math.ceil(k / Math.ceil(k / kc)));
+  const mcb = Math.min(roundUp(mc, mr), roundUp(m, mr));
+  const ncb = Math.min(roundUp(nc, GEMM_NR), roundUp(n, GEMM_NR));
+  const bytes = mcb * kcb * 4 + 64 + kcb * ncb * 4 + 64 + 48 * 4 + 64;
+  return { mr, mcb, kcb, ncb, bytes };
+}
+
+function check(cond: boolean, detail: string): void {
+  if (!cond) throw new KernelArgumentError('gemm', detail);
+}
+
+function isInt(v: unknown, min: number): boolean {
+  return typeof v === 'number' && Number.isInteger(v) && v >= min;
+}
+
+/** Checks sizes, leading dimensions and that every byte the GEMM touches lies inside the memory. */
+function checkPtrArgs(ctx: WasmContext, p: GemmPtrArgs, batch = 1, strides: [number, number, number] = [0, 0, 0]): void {
+  for (const key of ['m', 'n', 'k'] as const) check(isInt(p[key], 0), `${key} must be an integer >= 0, got ${String(p[key])}`);
+  check(Number.isFinite(p.alpha) && Number.isFinite(p.beta), `alpha and beta must be finite, got ${p.alpha}, ${p.beta}`);
+  const rowsA = p.transA ? p.k : p.m, colsA = p.transA ? p.m : p.k;
+  const rowsB = p.transB ? p.n : p.k, colsB = p.transB ? p.k : p.n;
+  check(isInt(p.lda, Math.max(1, colsA)), `lda ${p.lda} is smaller than the ${colsA} columns of A${p.transA ? '^T' : ''}`);
+  check(isInt(p.ldb, Math.max(1, colsB)), `ldb ${p.ldb} is smaller than the ${colsB} columns of B${p.transB ? '^T' : ''}`);
+  check(isInt(p.ldc, Math.max(1, p.n)), `ldc ${p.ldc} is smaller than the ${p.n} columns of C`);
+  const memBytes = ctx.memory.buffer.byteLength;
+  const span = (rows: number, cols: number, ld: number) => (rows === 0 || cols === 0 ? 0 : (rows - 1) * ld + cols);
+  const region = (name: string, ptr: number, elems: number, stride: number) => {
+    check(isInt(ptr, 0) && ptr % 4 === 0, `${name} pointer ${ptr} is not a 4-byte-aligned address`);
+    const last = ptr + ((batch - 1) * stride + elems) * 4;
+    if (elems > 0) check(last <= memBytes, `${name} [${ptr}, ${last}) lies outside the ${memBytes}-byte memory`);
+  };
+  if (batch > 1) for (const s of strides) check(isInt(s, 0), `batch strides must be integers >= 0, got ${strides.join(', ')}`);
+  region('A', p.a, span(rowsA, colsA, p.lda), strides[0]);
+  region('B', p.b, span(rowsB, colsB, p.ldb), strides[1]);
+  region('C', p.c, span(p.m, p.n, p.ldc), strides[2]);
+  if (p.bias) region('bias', p.bias, p.n, 0);
+}
+
+/** Arguments of gemm_f32 for the sub-problem rows [m0,m1) x columns [n0,n1) of C. */
+function subArgs(p: GemmPtrArgs, m0: number, m1: number, n0: number, n1: number, ws: number, bl: Blocks): number[] {
+  const a = p.transA ? p.a + m0 * 4 : p.a + m0 * p.lda * 4;
+  const b = p.transB ? p.b + n0 * p.ldb * 4 : p.b + n0 * 4;
+  const c = p.c + (m0 * p.ldc + n0) * 4;
+  const bias = p.bias ? p.bias + n0 * 4 : 0;
+  return [a, b, c, m1 - m0, n1 - n0, p.k, p.lda, p.ldb, p.ldc, p.transA ? 1 : 0, p.transB ? 1 : 0,
+    p.alpha, p.beta, bias, p.relu ? 1 : 0, ws, bl.mcb, bl.kcb, bl.ncb, bl.mr];
+}
+
+/** C = alpha op(A) op(B) + beta C (+ bias) (ReLU) over raw pointers, split over ctx.threads: each thread
+ *  gets a disjoint block of C (rows when m is the longer side, else columns, aligned to the micro-tile)
+ *  and its own packing workspace. */
+export function gemmPtr(ctx: WasmContext, p: GemmPtrArgs): void {
+  checkPtrArgs(ctx, p);
+  if (p.m === 0 || p.n === 0) return;
+  const jobs = p.m * p.n * p.k >= PARALLEL_MIN_MACS ? Math.min(ctx.threads, MAX_JOBS) : 1;
+  const mr = gemmMr(ctx);
+  const splitM = p.m / mr >= p.n / GEMM_NR;
+  const ranges = splitM ? splitRange(p.m, jobs, mr) : splitRange(p.n, jobs, GEMM_NR);
+  const args = ranges.map(([s, e], t) => {
+    const bl = splitM ? gemmBlocks(e - s, p.n, p.k, mr) : gemmBlocks(p.m, e - s, p.k, mr);
+    const ws = ctx.workspace(bl.bytes, SLOT0 + t);
+    return splitM ? subArgs(p, s, e, 0, p.n, ws, bl) : subArgs(p, 0, p.m, s, e, ws, bl);
+  });
+  ctx.pool.parallel('gemm_f32', args);
+}
+
+/** C_i = alpha op(A_i) op(B_i) + beta C_i (+ bias) (ReLU) for i < batch. Threads take whole batch entries
+ *  when batch >= threads, else each entry is split within as gemmPtr does. */
+export function gemmBatchedPtr(ctx: WasmContext, p: GemmBatchedPtrArgs): void {
+  check(isInt(p.batch, 0), `batch must be an integer >= 0, got ${String(p.batch)}`);
+  if (p.batch === 0) return;
+  checkPtrArgs(ctx, p, p.batch, [p.strideA, p.strideB, p.strideC]);
+  if (p.m === 0 || p.n === 0) return;
+  const threads = Math.min(ctx.threads, MAX_JOBS);
+  if (threads === 1 || p.batch * p.m * p.n * p.k < PARALLEL_MIN_MACS) {
+    const bl = gemmBlocks(p.m, p.n, p.k, gemmMr(ctx));
+    const ws = ctx.workspace(bl.bytes, SLOT0);
+    ctx.pool.call('gemm_f32_batched', ...subArgs(p, 0, p.m, 0, p.n, ws, bl), p.batch, p.strideA, p.strideB, p.strideC);
+    return;
+  }
+  if (p.batch < threads) {
+    for (let i = 0; i < p.batch; i++) {
+      gemmPtr(ctx, { ...p, a: p.a + i * p.strideA * 4, b: p.b + i * p.strideB * 4, c: p.c + i * p.strideC * 4 });
+    }
+    return;
+  }
+  const bl = gemmBlocks(p.m, p.n, p.k, gemmMr(ctx));
+  const args = splitRange(p.batch, threads).map(([s, e], t) => {
+    const ws = ctx.workspace(bl.bytes, SLOT0 + t);
+    const q = { ...p, a: p.a + s * p.strideA * 4, b: p.b + s * p.strideB * 4, c: p.c + s * p.strideC * 4 };
+    return [...subArgs(q, 0, p.m, 0, p.n, ws, bl), e - s, p.strideA, p.strideB, p.strideC];
+  });
+  ctx.pool.parallel('gemm_f32_batched', args);
+}
+
+export const gemmOps: WasmOpTable = {
+  gemm(ctx, args) {
+    const { m, n, k, transA, transB } = args;
+    const c = ctx.ptr(args.c);
+    // Packing reads A and B while the micro-kernel writes C: an aliased C would corrupt its own inputs.
+    if (args.a === args.c || args.b === args.c) throw new KernelArgumentError('gemm', 'c must not be the same buffer as a or b');
+    gemmPtr(ctx, {
+      a: ctx.ptr(args.a), b: ctx.ptr(args.b), c, m, n, k,
+      lda: transA ? m : k, ldb: transB ? k : n, ldc: n, transA: !!transA, transB: !!transB,
+      alpha: args.alpha, beta: args.beta, bias: args.bias ? ctx.ptr(args.bias) : 0, relu: !!args.relu,
+    });
+  },
+};
