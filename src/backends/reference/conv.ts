@@ -137,9 +137,7 @@ export const convOps: RefOpTable = {
     x.set(acc);
   },
   conv2d_forward(a, data) {
-    const s = a.shape, { oh, ow } = convOutSize(s);
-    const y = conv2dForwardF64(data(a.x), data(a.w), a.bias ? data(a.bias) : undefined, s, !!a.relu);
-    data(a.y).set(y.subarray(0, s.n * oh * ow * s.cout));
+    data(a.y).set(conv2dForwardF64(data(a.x), data(a.w), a.bias ? data(a.bias) : undefined, a.shape, !!a.relu));
   },
   conv2d_backward_data(a, data) {
     data(a.dx).set(conv2dBackwardDataF64(data(a.dy), data(a.w), a.shape));

@@ -1,10 +1,9 @@
 // wasm operators (conv family): im2col/col2im and conv forward / data gradient / filter gradient for every
 // algorithm, dispatching to the im2col + GEMM passes (conv_im2col.ts) or the Winograd passes (conv_winograd.ts).
-import { type Buf, KernelArgumentError } from '../../../backend.js';
+import { type Buf, KernelArgumentError, convOutSize } from '../../../backend.js';
 import type { WasmOpTable } from '../context.js';
 import { backwardDataIm2col, backwardFilterIm2col, biasGrad, col2imAll, forwardIm2col, im2colAll } from './conv_im2col.js';
 import { backwardDataWinograd, backwardFilterWinograd, forwardWinograd } from './conv_winograd.js';
-import { convOutSize } from '../../../backend.js';
 
 /** The conv kernels read their inputs while writing their outputs: an output aliasing an input is an error. */
 function distinct(kernel: string, out: [string, Buf], ...inputs: [string, Buf | undefined][]): void {

@@ -14,6 +14,17 @@ export const convLimits = { colChunkBytes: 16 << 20, winogradChunkBytes: 24 << 2
 /** Conv workspace slots (0..9 belong to conv). */
 export const SLOT_COL = 0;
 
+/** Milliseconds per phase (im2col, col2im, transforms, GEMM) summed over calls while `enabled`: the conv
+ *  bench records it so a slow row shows where its time goes. */
+export const convPhases = { enabled: false, ms: {} as Record<string, number> };
+export function timed<T>(phase: string, fn: () => T): T {
+  if (!convPhases.enabled) return fn();
+  const t0 = performance.now();
+  const r = fn();
+  convPhases.ms[phase] = (convPhases.ms[phase] ?? 0) + performance.now() - t0;
+  return r;
+}
+
 /** A 1x1, stride-1, unpadded conv is a plain GEMM on x: no col matrix needed. */
 export function isPointwise(s: ConvShape): boolean {
   return s.kh === 1 && s.kw === 1 && s.stride === 1 && s.pad === 0;
@@ -28,7 +39,7 @@ function rowsPerChunk(s: ConvShape, rows: number): number {
 export function zeroBytes(ctx: WasmContext, p: number, bytes: number): void {
   const words = bytes / 4;
   const jobs = bytes >= 1 << 20 ? ctx.threads : 1;
-  ctx.pool.parallel('im2col_zero_f32', splitRange(words, jobs, 16).map(([s, e]) => [p + s * 4, (e - s) * 4]));
+  timed('zero', () => ctx.pool.parallel('im2col_zero_f32', splitRange(words, jobs, 16).map(([s, e]) => [p + s * 4, (e - s) * 4])));
 }
 
 /** im2col of output rows [r0, r1) into col (row r0 at col), split over the threads. */
@@ -36,8 +47,8 @@ function im2colRows(ctx: WasmContext, x: number, col: number, s: ConvShape, r0: 
   const { oh, ow } = convOutSize(s);
   const k = s.kh * s.kw * s.cin;
   const jobs = (r1 - r0) * k >= 1 << 14 ? ctx.threads : 1;
-  ctx.pool.parallel('im2col_f32_nhwc', splitRange(r1 - r0, jobs).map(([a, b]) =>
-    [x, col + a * k * 4, s.h, s.w, s.cin, s.kh, s.kw, s.stride, s.pad, oh, ow, r0 + a, r0 + b]));
+  timed('im2col', () => ctx.pool.parallel('im2col_f32_nhwc', splitRange(r1 - r0, jobs).map(([a, b]) =>
+    [x, col + a * k * 4, s.h, s.w, s.cin, s.kh, s.kw, s.stride, s.pad, oh, ow, r0 + a, r0 + b])));
 }
 
 /** x[p] (+)= contributions of col rows [r0, r1) for input pixels [p0, p1), split over pixels (no write races). */
@@ -45,8 +56,8 @@ function col2imPixels(ctx: WasmContext, col: number, x: number, s: ConvShape, r0
   p0: number, p1: number, accumulate: boolean): void {
   const { oh, ow } = convOutSize(s);
   const jobs = (p1 - p0) * s.cin * s.kh * s.kw >= 1 << 14 ? ctx.threads : 1;
-  ctx.pool.parallel('im2col_col2im_f32_nhwc', splitRange(p1 - p0, jobs).map(([a, b]) =>
-    [col, x, s.h, s.w, s.cin, s.kh, s.kw, s.stride, s.pad, oh, ow, r0, r1, p0 + a, p0 + b, accumulate ? 1 : 0]));
+  timed('col2im', () => ctx.pool.parallel('im2col_col2im_f32_nhwc', splitRange(p1 - p0, jobs).map(([a, b]) =>
+    [col, x, s.h, s.w, s.cin, s.kh, s.kw, s.stride, s.pad, oh, ow, r0, r1, p0 + a, p0 + b, accumulate ? 1 : 0])));
 }
 
 /** The kernel 'im2col': the whole col matrix, rows split over the threads. */
@@ -65,10 +76,10 @@ export function col2imAll(ctx: WasmContext, col: number, x: number, s: ConvShape
 export function forwardIm2col(ctx: WasmContext, x: number, w: number, bias: number, y: number, s: ConvShape, relu: boolean): void {
   const { oh, ow } = convOutSize(s);
   const rows = s.n * oh * ow, k = s.kh * s.kw * s.cin;
-  const gemm = (a: number, r0: number, r1: number) => gemmPtr(ctx, {
+  const gemm = (a: number, r0: number, r1: number) => timed('gemm', () => gemmPtr(ctx, {
     a, b: w, c: y + r0 * s.cout * 4, m: r1 - r0, n: s.cout, k, lda: k, ldb: s.cout, ldc: s.cout,
     transA: false, transB: false, alpha: 1, beta: 0, bias, relu,
-  });
+  }));
   if (isPointwise(s)) { gemm(x, 0, rows); return; }
   const chunk = rowsPerChunk(s, rows);
   const col = ctx.workspace(chunk * k * 4 + 64, SLOT_COL);
@@ -94,10 +105,10 @@ function pixelsOfRows(s: ConvShape, r0: number, r1: number): [number, number] {
 export function backwardDataIm2col(ctx: WasmContext, dy: number, w: number, dx: number, s: ConvShape): void {
   const { oh, ow } = convOutSize(s);
   const rows = s.n * oh * ow, k = s.kh * s.kw * s.cin;
-  const gemm = (c: number, r0: number, r1: number) => gemmPtr(ctx, {
+  const gemm = (c: number, r0: number, r1: number) => timed('gemm', () => gemmPtr(ctx, {
     a: dy + r0 * s.cout * 4, b: w, c, m: r1 - r0, n: k, k: s.cout, lda: s.cout, ldb: s.cout, ldc: k,
     transA: false, transB: true, alpha: 1, beta: 0,
-  });
+  }));
   if (isPointwise(s)) { gemm(dx, 0, rows); return; }
   const chunk = rowsPerChunk(s, rows);
   const col = ctx.workspace(chunk * k * 4 + 64, SLOT_COL);
@@ -119,17 +130,17 @@ export function backwardDataIm2col(ctx: WasmContext, dy: number, w: number, dx: 
 /** db = beta*db + column sums of dy [rows, cout], split over 16-column blocks. */
 export function biasGrad(ctx: WasmContext, dy: number, db: number, rows: number, cout: number, beta: number): void {
   const jobs = rows * cout >= 1 << 16 ? ctx.threads : 1;
-  ctx.pool.parallel('im2col_colsum_f32', splitRange(cout, jobs, 16).map(([a, b]) => [dy, db, rows, cout, a, b, beta]));
+  timed('bias_grad', () => ctx.pool.parallel('im2col_colsum_f32', splitRange(cout, jobs, 16).map(([a, b]) => [dy, db, rows, cout, a, b, beta])));
 }
 
 /** dw = beta*dw + im2col(x)^T dY, accumulated over row chunks. */
 export function backwardFilterIm2col(ctx: WasmContext, x: number, dy: number, dw: number, s: ConvShape, beta: number): void {
   const { oh, ow } = convOutSize(s);
   const rows = s.n * oh * ow, k = s.kh * s.kw * s.cin;
-  const gemm = (a: number, r0: number, r1: number, b: number) => gemmPtr(ctx, {
+  const gemm = (a: number, r0: number, r1: number, b: number) => timed('gemm', () => gemmPtr(ctx, {
     a, b: dy + r0 * s.cout * 4, c: dw, m: k, n: s.cout, k: r1 - r0, lda: k, ldb: s.cout, ldc: s.cout,
     transA: true, transB: false, alpha: 1, beta: b,
-  });
+  }));
   if (isPointwise(s)) { gemm(x, 0, rows, beta); return; }
   const chunk = rowsPerChunk(s, rows);
   const col = ctx.workspace(chunk * k * 4 + 64, SLOT_COL);

@@ -3,12 +3,14 @@
 import { type ConvAlgo, type ConvShape, convOutSize } from '../../../backend.js';
 import type { WasmContext } from '../context.js';
 import { splitRange } from '../pool.js';
-import { convLimits } from './conv_im2col.js';
+import { convLimits, timed } from './conv_im2col.js';
 import { gemmBatchedPtr } from './gemm.js';
 
 export const WINOGRAD_TILE: Partial<Record<ConvAlgo, 2 | 4 | 6>> = { winograd_f2x2: 2, winograd_f4x4: 4, winograd_f6x6: 6 };
 
-const SLOT_V = 0, SLOT_M = 1, SLOT_U = 2, SLOT_SCRATCH = 3, SLOT_ROT = 4, SLOT_DU = 5;
+/** Workspace slots (conv owns 0..9). U (forward, data gradient) and dU (filter gradient) never live in the
+ *  same call, so they share a slot: for 512->512 F(6x6) each is 67 MB. */
+const SLOT_V = 0, SLOT_M = 1, SLOT_U = 2, SLOT_DU = 2, SLOT_SCRATCH = 3, SLOT_ROT = 4;
 /** Position strides are padded by 16 floats (64 bytes) so the T*T streams of a tile do not alias in cache. */
 const padStride = (elems: number) => elems + 16;
 /** Per-thread scratch each transform kernel needs (tile staging; see assembly/winograd_gen.ts). */
@@ -17,16 +19,6 @@ const SCRATCH_BYTES = 4096;
 /** Geometry of one Winograd convolution: an input image (h x w x cin) read at offset -pad, an output image
  *  (oh x ow x cout) covered by m x m tiles. */
 interface Geometry { n: number; h: number; w: number; cin: number; cout: number; oh: number; ow: number; pad: number }
-
-/** Milliseconds per phase (transforms, GEMM) summed over calls while `enabled`; the bench reads it. */
-export const winogradPhases = { enabled: false, ms: {} as Record<string, number> };
-function timed<T>(phase: string, fn: () => T): T {
-  if (!winogradPhases.enabled) return fn();
-  const t0 = performance.now();
-  const r = fn();
-  winogradPhases.ms[phase] = (winogradPhases.ms[phase] ?? 0) + performance.now() - t0;
-  return r;
-}
 
 function scratch(ctx: WasmContext): number {
   return ctx.workspace(ctx.threads * SCRATCH_BYTES, SLOT_SCRATCH);

@@ -3,8 +3,10 @@
 //
 // The interpolation points decide the fp32 error (test/kernels/conv_winograd.test.ts measures it):
 // F(2x2) 0, +-1; F(4x4) 0, +-1, 1/2, -2 (Barabasz et al.'s choice: half the error of Lavin's 0, +-1, +-2 in
-// a float32 simulation and in the kernels); F(6x6) 0, +-1, +-2, +-1/2 (swapping in +-3, +-1/3 or +-3/2 gave
-// 1.5-10x larger errors in the simulation).
+// a float32 simulation and in the kernels: 4.1e-6 -> 2.1e-6); F(6x6) 0, +-1, +-2, +-1/2 (swapping in +-3,
+// +-1/3 or +-3/2 gave 1.5-10x larger errors in the simulation). Measured max|err|/max|exact| against float64,
+// 64->32 channels 14x14: im2col 2.7e-7, F(2x2) 2.6e-7, F(4x4) 2.1e-6, F(6x6) 5.7e-6 (forward); a float32
+// direct conv with one running sum gives 9.0e-7 there.
 
 export interface WinogradMatrices {
   m: number;

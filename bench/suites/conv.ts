@@ -1,0 +1,122 @@
+// Conv bench suite: every VGG layer of the shapes table x every algorithm x forward / data gradient / filter
+// gradient, on every backend handed in; GFLOP/s by the direct-convolution count for every algorithm.
+import { type Backend, type Buf, CONV_ALGOS, type ConvAlgo, type ConvShape, algoApplies, convOutSize } from '../../src/backend.js';
+import { conv2dForwardF64, conv2dBackwardDataF64 } from '../../src/backends/reference/conv.js';
+import { convPhases } from '../../src/backends/wasm/ops/conv_im2col.js';
+import { CIFAR_CONV_LAYERS, IMAGENET_CONV_LAYERS, type ConvLayerShape, convFlops } from '../../src/runtime/shapes.js';
+import { type BenchBackend, type BenchRecord, type Suite, type SuiteContext, measure } from '../record.js';
+
+type Pass = 'conv2d_forward' | 'conv2d_backward_data' | 'conv2d_backward_filter';
+const PASSES: Pass[] = ['conv2d_forward', 'conv2d_backward_data', 'conv2d_backward_filter'];
+
+/** Above this many FLOPs for one image, the float64 reference is too slow for a spot check (it runs at well
+ *  under 1 GFLOP/s); rows are then compared to the same backend's im2col_gemm result instead. */
+const REFERENCE_MAX_FLOPS = 2e8;
+
+function layers(quick: boolean): ConvLayerShape[] {
+  if (!quick) return [...CIFAR_CONV_LAYERS, ...IMAGENET_CONV_LAYERS];
+  const ids = ['c64-128_16x16_n32', 'c128-256_8x8_n32', 'c256-256_56x56_n4'];
+  return [...CIFAR_CONV_LAYERS, ...IMAGENET_CONV_LAYERS].filter((l) => ids.includes(l.id));
+}
+
+function random(length: number, seed: number, scale = 1): Float32Array {
+  const out = new Float32Array(length);
+  let s = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    out[i] = ((s / 4294967296) * 2 - 1) * scale;
+  }
+  return out;
+}
+
+function relErr(got: ArrayLike<number>, want: ArrayLike<number>, length = want.length): number {
+  let e = 0, s = 1e-30;
+  for (let i = 0; i < length; i++) {
+    const d = Math.abs(got[i] - want[i]);
+    e = Number.isNaN(d) ? Infinity : Math.max(e, d);
+    s = Math.max(s, Math.abs(want[i]));
+  }
+  return e / s;
+}
+
+interface LayerData { x: Float32Array; w: Float32Array; bias: Float32Array; dy: Float32Array }
+
+/** Reference outputs for image 0 (forward and data gradient depend on it alone), when cheap enough. */
+function referenceImage0(s: ConvShape, d: LayerData): Partial<Record<Pass, Float64Array>> {
+  const one = { ...s, n: 1 };
+  if (convFlops(one) > REFERENCE_MAX_FLOPS) return {};
+  const { oh, ow } = convOutSize(s);
+  return {
+    conv2d_forward: conv2dForwardF64(d.x.subarray(0, s.h * s.w * s.cin), d.w, d.bias, one, true),
+    conv2d_backward_data: conv2dBackwardDataF64(d.dy.subarray(0, oh * ow * s.cout), d.w, one),
+  };
+}
+
+async function benchLayer(bb: BenchBackend, layer: ConvLayerShape, passes: Pass[], quick: boolean, log: (m: string) => void): Promise<BenchRecord[]> {
+  const s = layer.shape, be: Backend = bb.backend;
+  const { oh, ow } = convOutSize(s);
+  const data: LayerData = {
+    x: random(s.n * s.h * s.w * s.cin, 1), w: random(9 * s.cin * s.cout, 2, 1 / Math.sqrt(9 * s.cin)),
+    bias: random(s.cout, 3, 0.1), dy: random(s.n * oh * ow * s.cout, 4),
+  };
+  const ref = referenceImage0(s, data);
+  const bufs: Buf[] = [];
+  const up = (a: Float32Array) => { const b = be.alloc(a.length); bufs.push(b); be.write(b, a); return b; };
+  const out: BenchRecord[] = [];
+  try {
+    const x = up(data.x), w = up(data.w), bias = up(data.bias), dy = up(data.dy);
+    const outputs: Record<Pass, Buf> = { conv2d_forward: up(new Float32Array(dy.length)), conv2d_backward_data: up(new Float32Array(x.length)),
+      conv2d_backward_filter: up(new Float32Array(w.length)) };
+    const baseline: Partial<Record<Pass, Float32Array>> = {};
+    const algos = CONV_ALGOS.filter((a) => algoApplies(a, s));
+    for (const pass of passes) {
+      for (const algo of algos) {
+        const run = async () => {
+          if (pass === 'conv2d_forward') be.run(pass, { x, w, bias, relu: true, y: outputs[pass], shape: s, algo });
+          else if (pass === 'conv2d_backward_data') be.run(pass, { dy, w, dx: outputs[pass], shape: s, algo });
+          else be.run(pass, { x, dy, dw: outputs[pass], shape: s, algo, beta: 0 });
+          await be.sync();
+        };
+        const t = await measure(run, { minSamples: quick ? 2 : 3, maxSamples: quick ? 8 : 30, maxMs: quick ? 300 : 1500 });
+        const got = await be.read(outputs[pass]);
+        // One more call with the wasm phase timers on: where the time goes (im2col/transforms vs GEMM).
+        let phases: Record<string, number> | undefined;
+        if (be.name === 'wasm') {
+          convPhases.ms = {}; convPhases.enabled = true;
+          try { await run(); } finally { convPhases.enabled = false; }
+          phases = Object.fromEntries(Object.entries(convPhases.ms).map(([k, v]) => [k, Math.round(v * 100) / 100]));
+        }
+        // im2col_gemm runs first for each pass, so it is the fallback baseline of the Winograd rows.
+        if (algo === 'im2col_gemm') baseline[pass] = got;
+        const r = ref[pass];
+        const err = r ? relErr(got, r, r.length) : algo === 'im2col_gemm' || !baseline[pass] ? NaN : relErr(got, baseline[pass]!);
+        const errVs = r ? 'float64 reference, image 0' : algo === 'im2col_gemm' ? 'not checked (reference too slow here)' : 'same backend im2col_gemm';
+        const rec: BenchRecord = {
+          suite: 'conv', kernel: pass, shape: layer.id, backend: be.name, algo: algo as ConvAlgo, threads: bb.threads,
+          median_ms: t.medianMs, gflops: convFlops(s) / (t.medianMs * 1e6), max_rel_err: err, warmup_ms: t.firstMs,
+          extra: { label: bb.label, description: be.description, err_vs: errVs, best_ms: Math.min(...t.samples), samples: t.samples.length,
+            ...(phases ? { phases_ms: phases } : {}) },
+        };
+        log(`conv ${layer.id} ${pass} ${algo} ${bb.label}: ${rec.median_ms.toFixed(2)} ms, ${rec.gflops.toFixed(1)} GFLOP/s, err ${Number.isNaN(err) ? '-' : err.toExponential(1)}`);
+        out.push(rec);
+      }
+    }
+  } finally {
+    for (const b of bufs) be.free(b);
+  }
+  return out;
+}
+
+export const convSuite: Suite = {
+  name: 'conv',
+  async run(ctx: SuiteContext): Promise<BenchRecord[]> {
+    const records: BenchRecord[] = [];
+    // Quick: forward plus the filter gradient (the pass TensorFlow.js's wasm backend lacks).
+    const passes: Pass[] = ctx.quick ? ['conv2d_forward', 'conv2d_backward_filter'] : PASSES;
+    for (const bb of ctx.backends) {
+      if (bb.backend.name === 'reference') continue;
+      for (const layer of layers(ctx.quick)) records.push(...await benchLayer(bb, layer, passes, ctx.quick, ctx.log));
+    }
+    return records;
+  },
+};
