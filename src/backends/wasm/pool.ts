@@ -1,7 +1,6 @@
 // Worker pool over one shared memory: kernel calls go out through Atomics on a control block, not postMessage.
-import * as Comlink from 'comlink';
 import { DONE, ERROR, FN_EXIT, MAX_ARGS, SPIN_ITERATIONS, controlBlockBytes, functionNames, slotWord } from './protocol.js';
-import type { WorkerApi } from './worker.js';
+import type { WorkerInit, WorkerReply } from './worker.js';
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 
@@ -35,27 +34,54 @@ export class ThreadPool {
     controlPtr: number, threads: number): Promise<ThreadPool> {
     const pool = new ThreadPool(module, memory, instance, controlPtr, threads);
     pool.i32.fill(0);
-    for (let w = 1; w < threads; w++) pool.workers.push(await pool.spawn(w));
+    try {
+      for (let w = 1; w < threads; w++) pool.workers.push(await pool.spawn(w));
+    } catch (e) {
+      await Promise.all(pool.workers.map((w) => w.terminate())); // the ones already started wait in their loops
+      throw e;
+    }
     return pool;
   }
 
+  /** Starts worker `index` and waits for its reply to the one start message (a plain postMessage
+   *  handshake: a browser module worker could not resolve a bare 'comlink' import without an import map). */
   private async spawn(index: number): Promise<{ terminate(): unknown }> {
     const url = new URL('./worker.js', import.meta.url);
-    const init = { module: this.module, memory: this.memory, controlPtr: this.controlPtr, index };
+    const init: WorkerInit = { module: this.module, memory: this.memory, controlPtr: this.controlPtr, index };
+    const failed = (why: string) => new Error(`vggrt wasm: worker ${index} (${url.href}) did not start: ${why}`);
     if (isNode) {
       const { Worker } = await import('node:worker_threads');
-      const { default: nodeEndpoint } = await import('comlink/dist/esm/node-adapter.mjs' as string);
       const worker = new Worker(url);
+      try {
+        await new Promise<void>((resolve, reject) => {
+          worker.once('message', (r: WorkerReply) => (r.ok ? resolve() : reject(failed(r.error))));
+          worker.once('error', (e) => reject(failed(e.message)));
+          worker.once('exit', (code) => reject(failed(`exited with code ${code}`)));
+          worker.postMessage(init);
+        });
+      } catch (e) {
+        await worker.terminate();
+        throw e;
+      }
+      // The worker now sits in its Atomics loop; drop the listeners and the ref so it never keeps the process alive.
+      worker.removeAllListeners();
       worker.unref();
-      const remote = Comlink.wrap<WorkerApi>(nodeEndpoint(worker));
-      await remote.start(init);
-      // The worker now sits in its Atomics loop; drop the comlink side so nothing keeps the process alive.
-      remote[Comlink.releaseProxy]();
       return worker;
     }
-    const worker = new Worker(url, { type: 'module' });
-    const remote = Comlink.wrap<WorkerApi>(worker);
-    await remote.start(init);
+    const worker = new Worker(url, { type: 'module', name: `vggrt-wasm-${index}` });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        worker.onmessage = (ev: MessageEvent<WorkerReply>) => (ev.data.ok ? resolve() : reject(failed(ev.data.error)));
+        // A module that fails to load or import raises 'error' here (with no detail in some browsers).
+        worker.onerror = (ev: ErrorEvent) => { ev.preventDefault(); reject(failed(ev.message || 'the worker script failed to load')); };
+        worker.postMessage(init);
+      });
+    } catch (e) {
+      worker.terminate();
+      throw e;
+    }
+    worker.onmessage = null;
+    worker.onerror = null;
     return worker;
   }
 

@@ -1,5 +1,6 @@
 // Compute worker: instantiates the kernel module over the shared memory and runs calls posted through Atomics.
-import * as Comlink from 'comlink';
+//
+// Imports nothing by bare name: a browser module worker does not see the page's import map.
 import { DONE, ERROR, FN_EXIT, SLOT_WORDS, SPIN_ITERATIONS, functionNames, slotWord } from './protocol.js';
 
 export interface WorkerInit {
@@ -10,8 +11,14 @@ export interface WorkerInit {
   index: number;
 }
 
-function serve(init: WorkerInit): void {
-  const instance = new WebAssembly.Instance(init.module, { env: { memory: init.memory, abort: () => { throw new Error('abort'); } } });
+/** The start handshake's reply: ok, or why the worker cannot serve. */
+export type WorkerReply = { ok: true } | { ok: false; error: string };
+
+function instantiate(init: WorkerInit): WebAssembly.Instance {
+  return new WebAssembly.Instance(init.module, { env: { memory: init.memory, abort: () => { throw new Error('abort'); } } });
+}
+
+function serve(init: WorkerInit, instance: WebAssembly.Instance): void {
   const names = functionNames(init.module);
   const fns = names.map((n) => instance.exports[n] as (...a: number[]) => unknown);
   const i32 = new Int32Array(init.memory.buffer, init.controlPtr);
@@ -43,20 +50,25 @@ function serve(init: WorkerInit): void {
 }
 void SLOT_WORDS;
 
-const api = {
-  /** Starts the serving loop on the next turn, so that this call's reply gets out first. */
-  start(init: WorkerInit): boolean {
-    setTimeout(() => serve(init), 0);
-    return true;
-  },
-};
-export type WorkerApi = typeof api;
+/** Handles the pool's one start message: instantiate, reply, then enter the serving loop on the next turn
+ *  (the loop never returns to the event loop, so the reply must be posted first). */
+function onStart(init: WorkerInit, reply: (r: WorkerReply) => void): void {
+  let instance: WebAssembly.Instance;
+  try {
+    instance = instantiate(init);
+  } catch (e) {
+    reply({ ok: false, error: (e as Error).message });
+    return;
+  }
+  reply({ ok: true });
+  setTimeout(() => serve(init, instance), 0);
+}
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 if (isNode) {
   const { parentPort } = await import('node:worker_threads');
-  const { default: nodeEndpoint } = await import('comlink/dist/esm/node-adapter.mjs' as string);
-  Comlink.expose(api, nodeEndpoint(parentPort));
+  parentPort!.once('message', (init: WorkerInit) => onStart(init, (r) => parentPort!.postMessage(r)));
 } else {
-  Comlink.expose(api);
+  const scope = globalThis as unknown as { onmessage: ((ev: MessageEvent<WorkerInit>) => void) | null; postMessage(r: WorkerReply): void };
+  scope.onmessage = (ev) => { scope.onmessage = null; onStart(ev.data, (r) => scope.postMessage(r)); };
 }
