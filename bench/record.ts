@@ -1,4 +1,5 @@
 // The bench result record and suite contract shared by every suite, the runner and the report writer.
+import { Bench } from 'tinybench';
 import type { Backend } from '../src/backend.js';
 
 /** One measurement: (kernel, shape, backend, algorithm, threads). Field names are fixed by issue #2. */
@@ -41,21 +42,24 @@ export interface Suite {
 }
 
 /** Time `fn` (which must complete its work before its promise resolves): warm-up, then the median of
- *  repeated samples, stopping after `maxMs` of sampling or `maxSamples`. */
+ *  repeated samples, stopping after `maxMs` of sampling or `maxSamples`. The two first calls are timed
+ *  by hand (the first one holds compile/first-touch cost, reported apart); the steady-state samples come
+ *  from tinybench, whose time budget is cut to about `maxSamples` warm calls so quick runs stay quick. */
 export async function measure(fn: () => Promise<void> | void, opts: { minSamples?: number; maxSamples?: number; maxMs?: number } = {}):
   Promise<{ medianMs: number; firstMs: number; samples: number[] }> {
   const t0 = performance.now();
   await fn();
   const firstMs = performance.now() - t0;
-  const minSamples = opts.minSamples ?? 5, maxSamples = opts.maxSamples ?? 50, maxMs = opts.maxMs ?? 1500;
+  const minSamples = opts.minSamples ?? 5, maxSamples = Math.max(opts.maxSamples ?? 50, minSamples), maxMs = opts.maxMs ?? 1500;
+  const t1 = performance.now();
   await fn();
-  const samples: number[] = [];
-  const start = performance.now();
-  while (samples.length < minSamples || (samples.length < maxSamples && performance.now() - start < maxMs)) {
-    const s = performance.now();
-    await fn();
-    samples.push(performance.now() - s);
-  }
-  const sorted = [...samples].sort((a, b) => a - b);
-  return { medianMs: sorted[sorted.length >> 1], firstMs, samples };
+  const warmMs = performance.now() - t1;
+  // tinybench runs until BOTH `iterations` and `time` are met, so `time` carries the maxSamples cap.
+  const bench = new Bench({ iterations: minSamples, time: Math.min(maxMs, maxSamples * warmMs), warmup: false, retainSamples: true, throws: true });
+  bench.add('fn', async () => { await fn(); });
+  const [task] = await bench.run();
+  const r = task.result;
+  if (r.state !== 'completed') throw new Error(`measure: tinybench ended in state ${r.state}${r.state === 'errored' ? `: ${r.error.message}` : ''}`);
+  const samples = [...(r.latency.samples ?? [])];
+  return { medianMs: r.latency.p50, firstMs, samples };
 }

@@ -1,0 +1,111 @@
+// GEMM bench suite: square sizes, the VGG im2col GEMMs and the two backward-pass transposes, on every backend handed in.
+import type { Backend, Buf } from '../../src/backend.js';
+import { gemmReference } from '../../src/backends/reference/gemm.js';
+import { CIFAR_CONV_LAYERS, GEMM_SQUARE_SIZES, im2colGemmShape } from '../../src/runtime/shapes.js';
+import { type BenchBackend, type BenchRecord, type Suite, type SuiteContext, measure } from '../record.js';
+
+interface GemmCase { shape: string; m: number; n: number; k: number; transA: boolean; transB: boolean; trans: 'NN' | 'NT' | 'TN'; pass: string }
+
+/** Rows of C recomputed by the float64 reference per measurement: enough to catch a wrong tile or edge,
+ *  cheap enough for 2048^3 (a full reference there takes minutes). */
+const CHECK_ROWS = 8;
+
+function cases(quick: boolean): GemmCase[] {
+  const out: GemmCase[] = [];
+  const squares = quick ? [256, 1024] : GEMM_SQUARE_SIZES;
+  for (const s of squares) out.push({ shape: `${s}x${s}x${s}`, m: s, n: s, k: s, transA: false, transB: false, trans: 'NN', pass: 'forward' });
+  // The backward passes of a layer whose forward is C[m,n] = A[m,k] B[k,n]: dgrad dA = dC B^T (NT),
+  // wgrad dB = A^T dC (TN); on 1024^3 both have the forward's FLOP count.
+  out.push({ shape: '1024x1024x1024', m: 1024, n: 1024, k: 1024, transA: false, transB: true, trans: 'NT', pass: 'dgrad' });
+  out.push({ shape: '1024x1024x1024', m: 1024, n: 1024, k: 1024, transA: true, transB: false, trans: 'TN', pass: 'wgrad' });
+  const layers = quick ? [CIFAR_CONV_LAYERS[1], CIFAR_CONV_LAYERS[3]] : CIFAR_CONV_LAYERS;
+  for (const l of layers) {
+    const { m, n, k } = im2colGemmShape(l.shape);
+    out.push({ shape: `im2col:${l.id}`, m, n, k, transA: false, transB: false, trans: 'NN', pass: 'forward' });
+  }
+  return out;
+}
+
+/** 'relaxed' / 'simd' for wasm (from the description 'wasm-<build>-t<threads>'), else the runner's tag. */
+function buildTag(bb: BenchBackend): string {
+  const m = /^wasm-(relaxed|simd)-t\d+$/.exec(bb.backend.description);
+  return m ? m[1] : bb.algoTag ?? bb.backend.name;
+}
+
+function random(length: number, seed: number): Float32Array {
+  const out = new Float32Array(length);
+  let s = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    out[i] = (s / 4294967296) * 2 - 1;
+  }
+  return out;
+}
+
+/** Normwise max error of CHECK_ROWS rows of C (alpha 1, beta 0) against the float64 reference. */
+function spotCheck(c: GemmCase, a: Float32Array, b: Float32Array, got: Float32Array): number {
+  const { m, n, k } = c;
+  let maxDiff = 0, scale = 1;
+  const want = new Float32Array(n);
+  for (let r = 0; r < Math.min(CHECK_ROWS, m); r++) {
+    const i = Math.floor((r * (m - 1)) / Math.max(1, CHECK_ROWS - 1));
+    // One row of op(A): offset to row i (NN) or column i (TN, stored [k, m]).
+    gemmReference(a, b, want, { m: 1, n, k, transA: c.transA, transB: c.transB, lda: c.transA ? m : k, offA: c.transA ? i : i * k });
+    for (let j = 0; j < n; j++) {
+      scale = Math.max(scale, Math.abs(want[j]));
+      const d = Math.abs(got[i * n + j] - want[j]);
+      maxDiff = Number.isNaN(d) ? Infinity : Math.max(maxDiff, d);
+    }
+  }
+  return maxDiff / scale;
+}
+
+async function runCase(bb: BenchBackend, c: GemmCase, quick: boolean): Promise<BenchRecord> {
+  const be: Backend = bb.backend;
+  const a = random(c.m * c.k, 1), b = random(c.k * c.n, 2);
+  const bufs: Buf[] = [be.alloc(a.length), be.alloc(b.length), be.alloc(c.m * c.n)];
+  try {
+    be.write(bufs[0], a); be.write(bufs[1], b);
+    const run = async () => {
+      be.run('gemm', { a: bufs[0], b: bufs[1], c: bufs[2], m: c.m, n: c.n, k: c.k, transA: c.transA, transB: c.transB, alpha: 1, beta: 0 });
+      await be.sync();
+    };
+    const t = await measure(run, { minSamples: quick ? 3 : 5, maxMs: quick ? 400 : 1500 });
+    const err = spotCheck(c, a, b, await be.read(bufs[2]));
+    const build = buildTag(bb);
+    return {
+      suite: 'gemm', kernel: 'gemm', shape: c.shape, backend: be.name, algo: c.trans === 'NN' ? build : `${build}-${c.trans}`,
+      threads: bb.threads, median_ms: t.medianMs, gflops: (2 * c.m * c.n * c.k) / (t.medianMs * 1e6), max_rel_err: err,
+      warmup_ms: t.firstMs,
+      extra: { description: be.description, m: c.m, n: c.n, k: c.k, trans: c.trans, pass: c.pass, checked_rows: Math.min(CHECK_ROWS, c.m),
+        samples: t.samples.length, best_ms: Math.min(...t.samples) },
+    };
+  } finally {
+    for (const x of bufs) be.free(x);
+  }
+}
+
+export const gemmSuite: Suite = {
+  name: 'gemm',
+  async run(ctx: SuiteContext): Promise<BenchRecord[]> {
+    const records: BenchRecord[] = [];
+    for (const bb of ctx.backends) {
+      // A software GPU runs 1024^3 in seconds: cases projected (from this backend's last rate) to take
+      // longer than this per call are skipped, with a log line, so that the suite's time stays bounded.
+      const maxCallMs = ctx.quick ? 3000 : 10000;
+      let flopsPerMs = Infinity;
+      for (const c of cases(ctx.quick)) {
+        const projected = (2 * c.m * c.n * c.k) / flopsPerMs;
+        if (projected > maxCallMs) {
+          ctx.log(`gemm ${c.shape} ${c.trans} on ${bb.label}: skipped, ~${Math.round(projected)} ms per call projected`);
+          continue;
+        }
+        const r = await runCase(bb, c, ctx.quick);
+        flopsPerMs = (2 * c.m * c.n * c.k) / r.median_ms;
+        ctx.log(`gemm ${r.shape} ${r.algo} ${bb.label} t${r.threads}: ${r.median_ms.toFixed(2)} ms, ${r.gflops.toFixed(1)} GFLOP/s, err ${r.max_rel_err.toExponential(1)}`);
+        records.push(r);
+      }
+    }
+    return records;
+  },
+};
