@@ -192,15 +192,16 @@ export function gemm_pack_b(b: usize, ldb: i32, transB: i32, kc: i32, nc: i32, d
   v128.store(dst, v128.shuffle<f32>(t1, t3, 2, 3, 6, 7), 96);
 }
 
-/** Epilogue of one C row of 8: alpha*acc (+ beta*C) (+ bias) (ReLU), stored to c. */
+/** Epilogue of one C row of 8: alpha*acc (+ beta*C) (+ bias) (ReLU), stored to c. Each step is skipped
+ *  when it is the identity: with small k (Winograd's tile GEMMs) the epilogue is a visible share. */
 // @ts-ignore: decorator
-@inline function epilogue_row(c: usize, v0: v128, v1: v128, alpha: v128, beta: f32, bias0: v128, bias1: v128, relu: i32): void {
-  v0 = f32x4.mul(v0, alpha); v1 = f32x4.mul(v1, alpha);
+@inline function epilogue_row(c: usize, v0: v128, v1: v128, alpha: f32, beta: f32, bias: usize, relu: i32): void {
+  if (alpha != 1) { const av = f32x4.splat(alpha); v0 = f32x4.mul(v0, av); v1 = f32x4.mul(v1, av); }
   if (beta != 0) {
     const bv = f32x4.splat(beta);
     v0 = madd(v128.load(c), bv, v0); v1 = madd(v128.load(c, 16), bv, v1);
   }
-  v0 = f32x4.add(v0, bias0); v1 = f32x4.add(v1, bias1);
+  if (bias) { v0 = f32x4.add(v0, v128.load(bias)); v1 = f32x4.add(v1, v128.load(bias, 16)); }
   if (relu) { const z = f32x4.splat(0); v0 = f32x4.max(v0, z); v1 = f32x4.max(v1, z); }
   v128.store(c, v0); v128.store(c, v1, 16);
 }
@@ -230,17 +231,14 @@ export function gemm_f32_6x8(ap: usize, bp: usize, kc: i32, c: usize, ldc: i32, 
     c50 = madd(a, b0, c50); c51 = madd(a, b1, c51);
     ap += 24; bp += 32;
   }
-  const av = f32x4.splat(alpha);
   const ldcb = <usize>ldc << 2;
   if (mr == MR && nr == NR) {
-    let bias0 = z, bias1 = z;
-    if (bias) { bias0 = v128.load(bias); bias1 = v128.load(bias, 16); }
-    epilogue_row(c, c00, c01, av, beta, bias0, bias1, relu); c += ldcb;
-    epilogue_row(c, c10, c11, av, beta, bias0, bias1, relu); c += ldcb;
-    epilogue_row(c, c20, c21, av, beta, bias0, bias1, relu); c += ldcb;
-    epilogue_row(c, c30, c31, av, beta, bias0, bias1, relu); c += ldcb;
-    epilogue_row(c, c40, c41, av, beta, bias0, bias1, relu); c += ldcb;
-    epilogue_row(c, c50, c51, av, beta, bias0, bias1, relu);
+    epilogue_row(c, c00, c01, alpha, beta, bias, relu); c += ldcb;
+    epilogue_row(c, c10, c11, alpha, beta, bias, relu); c += ldcb;
+    epilogue_row(c, c20, c21, alpha, beta, bias, relu); c += ldcb;
+    epilogue_row(c, c30, c31, alpha, beta, bias, relu); c += ldcb;
+    epilogue_row(c, c40, c41, alpha, beta, bias, relu); c += ldcb;
+    epilogue_row(c, c50, c51, alpha, beta, bias, relu);
     return;
   }
   v128.store(tmp, c00); v128.store(tmp, c01, 16); v128.store(tmp, c10, 32); v128.store(tmp, c11, 48);
@@ -269,16 +267,13 @@ export function gemm_f32_5x8(ap: usize, bp: usize, kc: i32, c: usize, ldc: i32, 
     c40 = madd(a, b0, c40); c41 = madd(a, b1, c41);
     ap += 20; bp += 32;
   }
-  const av = f32x4.splat(alpha);
   const ldcb = <usize>ldc << 2;
   if (mr == 5 && nr == NR) {
-    let bias0 = z, bias1 = z;
-    if (bias) { bias0 = v128.load(bias); bias1 = v128.load(bias, 16); }
-    epilogue_row(c, c00, c01, av, beta, bias0, bias1, relu); c += ldcb;
-    epilogue_row(c, c10, c11, av, beta, bias0, bias1, relu); c += ldcb;
-    epilogue_row(c, c20, c21, av, beta, bias0, bias1, relu); c += ldcb;
-    epilogue_row(c, c30, c31, av, beta, bias0, bias1, relu); c += ldcb;
-    epilogue_row(c, c40, c41, av, beta, bias0, bias1, relu);
+    epilogue_row(c, c00, c01, alpha, beta, bias, relu); c += ldcb;
+    epilogue_row(c, c10, c11, alpha, beta, bias, relu); c += ldcb;
+    epilogue_row(c, c20, c21, alpha, beta, bias, relu); c += ldcb;
+    epilogue_row(c, c30, c31, alpha, beta, bias, relu); c += ldcb;
+    epilogue_row(c, c40, c41, alpha, beta, bias, relu);
     return;
   }
   v128.store(tmp, c00); v128.store(tmp, c01, 16); v128.store(tmp, c10, 32); v128.store(tmp, c11, 48);

@@ -9,12 +9,12 @@ import type { Backend, KernelArgs } from '../../src/backend.js';
 import { gemmReference } from '../../src/backends/reference/gemm.js';
 import { WasmBackend } from '../../src/backends/wasm/backend.js';
 import type { WasmContext } from '../../src/backends/wasm/context.js';
-import { gemmBatchedPtr, gemmPtr } from '../../src/backends/wasm/ops/gemm.js';
+import { gemmBatchedPtr, gemmPtr, gemmTuning } from '../../src/backends/wasm/ops/gemm.js';
 import { backendsUnderTest, maxRelErr, randomArray, reference, upload } from '../backends.js';
 
 const tol = (k: number) => 1e-5 * Math.sqrt(k) + 1e-6;
 
-/** backendsUnderTest() plus the plain-SIMD build, whose micro-kernel (gemm_f32_4x8) differs from the
+/** backendsUnderTest() plus the plain-SIMD build, whose micro-kernel (gemm_f32_5x8) differs from the
  *  relaxed one (gemm_f32_6x8) that the default backends load. */
 let plain: Promise<{ label: string; backend: Backend }[]> | undefined;
 async function backends(): Promise<{ label: string; backend: Backend }[]> {
@@ -68,6 +68,28 @@ test('gemm: every shape x transpose combination, alpha/beta, bias, relu', async 
         }
       }
     }
+  }
+});
+
+test('gemm (wasm): tiny cache blocks exercise every blocking loop and the k-block epilogue hand-over', async () => {
+  const saved = { ...gemmTuning };
+  try {
+    // Several jc, pc and ic blocks even on small shapes: bias/ReLU must apply once, after the last k block.
+    Object.assign(gemmTuning, { kc: 7, mc: 13, nc: 20 });
+    for (const { label, backend } of await backends()) {
+      if (!(backend instanceof WasmBackend)) continue;
+      let seed = 300;
+      for (const [m, n, k] of [[31, 45, 29], [6, 8, 15], [50, 17, 64]] as const) {
+        for (const [transA, transB] of [[false, false], [true, true], [false, true], [true, false]] as const) {
+          seed += 4;
+          const c: Case = { m, n, k, transA, transB, alpha: 0.5, beta: seed % 8 === 0 ? 0 : 1.25, bias: true, relu: true };
+          const [got, want] = await runBoth(backend, c, seed);
+          assert.ok(maxRelErr(got, want) <= tol(k), `${label} small blocks ${JSON.stringify(c)}: ${maxRelErr(got, want)}`);
+        }
+      }
+    }
+  } finally {
+    Object.assign(gemmTuning, saved);
   }
 });
 
@@ -143,6 +165,24 @@ test('gemmPtr: leading dimensions wider than the matrices, offsets, every transp
   }
 });
 
+test('gemmPtr: k = 0 leaves alpha * (empty product) = 0, so C = beta * C + bias, then ReLU', async () => {
+  for (const { label, backend } of await backends()) {
+    const ctx = wasmCtx(backend);
+    if (!ctx) continue;
+    const wb = backend as WasmBackend;
+    const m = 7, n = 9;
+    const c0 = randomArray(m * n, 11), bias = randomArray(n, 12);
+    const bufs = [upload(wb, new Float32Array(1)), upload(wb, c0), upload(wb, bias)];
+    const [pab, pc, pbias] = bufs.map((x) => ctx.ptr(x));
+    const opts = { m, n, k: 0, lda: 1, ldb: n, ldc: n, transA: false, transB: false, alpha: 1, beta: 0.5, relu: true };
+    gemmPtr(ctx, { ...opts, a: pab, b: pab, c: pc, bias: pbias });
+    const want = c0.slice();
+    gemmReference(new Float32Array(0), new Float32Array(0), want, { ...opts, bias });
+    assert.ok(maxRelErr(wb.readSync(bufs[1]), want) <= 1e-6, label);
+    for (const x of bufs) wb.free(x);
+  }
+});
+
 test('gemmBatchedPtr: strided batches, more and fewer entries than threads', async () => {
   for (const { label, backend } of await backends()) {
     const ctx = wasmCtx(backend);
@@ -179,6 +219,11 @@ test('gemmPtr: pointers outside the memory or too-small leading dimensions throw
   assert.throws(() => gemmBatchedPtr(ctx, { ...base, batch: 1e8, strideA: 12, strideB: 12, strideC: 12 }), /gemm: A .* lies outside/);
   assert.equal(Array.from(wb.readSync(bufs[2])), Array.from(c0));
   for (const x of bufs) wb.free(x);
+});
+
+// The plain-SIMD backends are this file's own (the shared ones are disposed by test/run.ts).
+test.after(async () => {
+  if (plain) for (const { backend } of await plain) await backend.dispose();
 });
 
 test.run();

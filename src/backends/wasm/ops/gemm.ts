@@ -46,7 +46,7 @@ export function gemmMr(ctx: WasmContext): number {
  *  bytes the AS layout needs for them (see wsB/wsTmp in assembly/gemm.ts). */
 export function gemmBlocks(m: number, n: number, k: number, mr: number): Blocks {
   const { kc, mc, nc } = gemmTuning;
-  const kcb = Math.max(1, Math.ceil(k / Math.ceil(k / kc)));
+  const kcb = k > 0 ? Math.ceil(k / Math.ceil(k / kc)) : 1;
   const mcb = Math.min(roundUp(mc, mr), roundUp(m, mr));
   const ncb = Math.min(roundUp(nc, GEMM_NR), roundUp(n, GEMM_NR));
   const bytes = mcb * kcb * 4 + 64 + kcb * ncb * 4 + 64 + 48 * 4 + 64;
