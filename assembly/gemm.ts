@@ -375,3 +375,17 @@ export function gemm_f32_batched(a: usize, b: usize, c: usize, m: i32, n: i32, k
       m, n, k, lda, ldb, ldc, transA, transB, alpha, beta, bias, relu, ws, mcb, kcb, ncb, mrS);
   }
 }
+
+/** gemm_f32_batched with the entries claimed one at a time through atomic.add on the i32 at `counter`
+ *  (zeroed by the caller): every thread runs this with its own ws, and a thread that is descheduled for a
+ *  while leaves its entries to the others instead of holding up the call. */
+export function gemm_f32_batched_claim(a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, lda: i32, ldb: i32, ldc: i32,
+  transA: i32, transB: i32, alpha: f32, beta: f32, bias: usize, relu: i32, ws: usize, mcb: i32, kcb: i32, ncb: i32,
+  mrS: i32, batch: i32, strideA: i32, strideB: i32, strideC: i32, counter: usize): void {
+  for (;;) {
+    const i = atomic.add<i32>(counter, 1);
+    if (i >= batch) return;
+    gemm_f32(a + ((<usize>i * <usize>strideA) << 2), b + ((<usize>i * <usize>strideB) << 2), c + ((<usize>i * <usize>strideC) << 2),
+      m, n, k, lda, ldb, ldc, transA, transB, alpha, beta, bias, relu, ws, mcb, kcb, ncb, mrS);
+  }
+}

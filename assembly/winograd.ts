@@ -1,16 +1,12 @@
-// Winograd convolution kernels: the generated F(2x2)/F(4x4)/F(6x6) transforms plus the filter rotation
-// that turns the data gradient into a forward Winograd convolution.
+// Winograd convolution kernels: the generated F(2x2)/F(4x4)/F(6x6) transforms, the fused forward driver and
+// the filter flip that turns the data gradient into a forward Winograd convolution.
 export * from './winograd_gen';
+export * from './winograd_fused';
 
-/** wr[ky][kx][co][ci] = w[2-ky][2-kx][ci][co] for ci in [ciStart, ciEnd): the 180-degree-rotated, in/out
- *  swapped 3x3 filter, so that dx = conv(dy, wr) with pad 2 - pad. */
-export function winograd_rotate_filter_3x3(w: usize, wr: usize, cin: i32, cout: i32, ciStart: i32, ciEnd: i32): void {
-  for (let k = 0; k < 9; k++) {
-    const src = w + <usize>(8 - k) * <usize>cin * <usize>cout * 4;
-    const dst = wr + <usize>k * <usize>cin * <usize>cout * 4;
-    for (let ci = ciStart; ci < ciEnd; ci++) {
-      const row = src + <usize>ci * <usize>cout * 4;
-      for (let co = 0; co < cout; co++) store<f32>(dst + (<usize>co * <usize>cin + <usize>ci) * 4, load<f32>(row + <usize>co * 4));
-    }
-  }
+/** wf[ky][kx] = w[2-ky][2-kx] (each a cin x cout block, `block` floats) for elements [e0, e1) of every block:
+ *  the 180-degree-rotated filter, in and out not swapped. The data gradient transforms it as a forward
+ *  filter and runs its tile GEMMs with B transposed, which swaps in and out for free. */
+export function winograd_flip_filter_3x3(w: usize, wf: usize, block: i32, e0: i32, e1: i32): void {
+  const bytes = <usize>block * 4, off = <usize>e0 * 4;
+  for (let k = 0; k < 9; k++) memory.copy(wf + <usize>k * bytes + off, w + <usize>(8 - k) * bytes + off, <usize>(e1 - e0) * 4);
 }

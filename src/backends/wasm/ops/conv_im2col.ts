@@ -8,9 +8,12 @@ import { gemmPtr } from './gemm.js';
 
 /** Workspace budgets of the conv passes. colChunkBytes: col matrix bytes one chunk may hold (16 MiB keeps
  *  the chunk GEMMs large, thousands of rows, while the workspace stays small next to the activations).
- *  winogradChunkBytes: the V and M tile workspaces of one chunk together. Tests lower them to exercise
+ *  winogradChunkBytes: the V and M tile workspaces of one chunk together; winogradFusedBytes: the same for
+ *  one thread's chunk in the fused Winograd passes (sized for L2); winogradFusedFilterBytes: the largest
+ *  transformed filter the fused passes take (see fusedChunk). Tests lower them to exercise
  *  the chunked paths on small shapes. */
-export const convLimits = { colChunkBytes: 16 << 20, winogradChunkBytes: 24 << 20 };
+export const convLimits = { colChunkBytes: 16 << 20, winogradChunkBytes: 24 << 20, winogradFusedBytes: 2 << 20,
+  winogradFusedFilterBytes: 2.5 * (1 << 20) };
 /** Conv workspace slots (0..9 belong to conv). */
 export const SLOT_COL = 0;
 

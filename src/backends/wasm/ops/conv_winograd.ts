@@ -1,16 +1,17 @@
-// The Winograd F(m x m, 3x3) convolution passes: forward, data gradient (forward on dy with the rotated
-// filter) and filter gradient (G^T [sum over tiles V^T dM] G), tiles processed in bounded chunks.
+// The Winograd F(m x m, 3x3) convolution passes: forward, data gradient (forward on dy with the flipped
+// filter) and filter gradient (G^T [sum over tiles V^T dM] G), tiles processed in bounded chunks: fused per
+// thread (assembly/winograd_fused.ts) when the filter fits in cache, else phase by phase.
 import { type ConvAlgo, type ConvShape, convOutSize } from '../../../backend.js';
 import type { WasmContext } from '../context.js';
 import { splitRange } from '../pool.js';
 import { convLimits, timed } from './conv_im2col.js';
-import { gemmBatchedPtr } from './gemm.js';
+import { gemmBatchedPtr, gemmBlocks, gemmMr } from './gemm.js';
 
 export const WINOGRAD_TILE: Partial<Record<ConvAlgo, 2 | 4 | 6>> = { winograd_f2x2: 2, winograd_f4x4: 4, winograd_f6x6: 6 };
 
 /** Workspace slots (conv owns 0..9). U (forward, data gradient) and dU (filter gradient) never live in the
  *  same call, so they share a slot: for 512->512 F(6x6) each is 67 MB. */
-const SLOT_V = 0, SLOT_M = 1, SLOT_U = 2, SLOT_DU = 2, SLOT_SCRATCH = 3, SLOT_ROT = 4;
+const SLOT_V = 0, SLOT_M = 1, SLOT_U = 2, SLOT_DU = 2, SLOT_SCRATCH = 3, SLOT_ROT = 4, SLOT_GEMM = 5, SLOT_COUNTER = 6, SLOT_PACKED_U = 7;
 /** Position strides are padded by 16 floats (64 bytes) so the T*T streams of a tile do not alias in cache. */
 const padStride = (elems: number) => elems + 16;
 /** Per-thread scratch each transform kernel needs (tile staging; see assembly/winograd_gen.ts). */
@@ -58,8 +59,31 @@ function inputTransform(ctx: WasmContext, m: number, x: number, v: number, g: Ge
     [x, v, g.h, g.w, g.cin, tilesH, tilesW, g.pad, g.pad, c0 + s, c0 + e, c0, padStride((c1 - c0) * g.cin), sc + i * SCRATCH_BYTES]);
 }
 
-/** y = Winograd conv of x with the transformed filter u (+ bias) (ReLU). */
-function winogradConv(ctx: WasmContext, m: number, x: number, u: number, y: number, bias: number, relu: boolean, g: Geometry): void {
+/** Tiles per chunk of the fused forward, or 0 when the phase-by-phase path is the better one. A chunk's
+ *  V and M together take at most about convLimits.winogradFusedBytes (so they stay in L2 between the
+ *  phases); the chunk count is a multiple of the threads (two per thread at least), so the threads finish
+ *  together, and a chunk is a multiple of the GEMM micro-tile rows where that keeps them even. Each chunk
+ *  streams the whole packed filter (or, for the filter gradient, its own dU) through its GEMMs, so that must
+ *  stay in cache (at most convLimits.winogradFusedFilterBytes: measured slower than phase by phase for
+ *  128->256 F(4x4), 4.7 MB, faster for 64->128, 1.2 MB) and be reused by FUSED_MIN_ROWS tiles or more
+ *  (few tiles: the 4x4 and 2x2 layers); otherwise the batched GEMM split by position wins. */
+const FUSED_MIN_ROWS = 24;
+function fusedChunk(ctx: WasmContext, m: number, tiles: number, g: Geometry): number {
+  const t = m + 2, mr = gemmMr(ctx), th = ctx.threads;
+  if (t * t * g.cin * g.cout * 4 > convLimits.winogradFusedFilterBytes) return 0;
+  const byBytes = Math.max(1, Math.floor(convLimits.winogradFusedBytes / (t * t * (g.cin + g.cout + 32) * 4)));
+  const chunks = Math.max(2 * th, Math.ceil(Math.ceil(tiles / byBytes) / th) * th);
+  let c = Math.ceil(tiles / chunks);
+  if (c < FUSED_MIN_ROWS && byBytes < tiles) return 0;
+  const rounded = Math.ceil(c / mr) * mr;
+  if (chunks * rounded - tiles < mr) c = rounded; // else the last chunk would come up short
+  return Math.max(1, Math.min(c, chunkTiles(m, tiles, g.cin + g.cout)));
+}
+
+/** y = Winograd conv of x with the transformed filter u (+ bias) (ReLU), phase by phase over chunks of
+ *  tiles: each phase split over the threads (the GEMM by position). */
+function winogradConvPhased(ctx: WasmContext, m: number, x: number, u: number, uTrans: boolean, y: number, bias: number, relu: boolean,
+  g: Geometry): void {
   const t = m + 2;
   const { tilesH, tilesW, tiles } = tileCount(g, m);
   const chunk = chunkTiles(m, tiles, g.cin + g.cout);
@@ -71,8 +95,8 @@ function winogradConv(ctx: WasmContext, m: number, x: number, u: number, y: numb
     const c1 = Math.min(tiles, c0 + chunk), cnt = c1 - c0;
     inputTransform(ctx, m, x, v, g, c0, c1);
     timed('gemm', () => gemmBatchedPtr(ctx, {
-      a: v, b: u, c: mm, m: cnt, n: g.cout, k: g.cin, lda: g.cin, ldb: g.cout, ldc: g.cout,
-      transA: false, transB: false, alpha: 1, beta: 0,
+      a: v, b: u, c: mm, m: cnt, n: g.cout, k: g.cin, lda: g.cin, ldb: uTrans ? g.cin : g.cout, ldc: g.cout,
+      transA: false, transB: uTrans, alpha: 1, beta: 0,
       batch: t * t, strideA: padStride(cnt * g.cin), strideB: padStride(g.cin * g.cout), strideC: padStride(cnt * g.cout),
     }));
     parallel(ctx, `winograd_f${m}x${m}_output_transform`, cnt, cnt * g.cout * t * t, (s, e, i) =>
@@ -80,31 +104,98 @@ function winogradConv(ctx: WasmContext, m: number, x: number, u: number, y: numb
   }
 }
 
+/** y = Winograd conv of x with the transformed filter u (+ bias) (ReLU). Fused (when fusedChunk allows):
+ *  one parallel call in which every thread claims chunks of tiles from an atomic counter and runs all
+ *  three phases on them (assembly/winograd_fused.ts), so there is no barrier between phases and a thread
+ *  that is descheduled for a while is covered by the other. */
+function winogradConv(ctx: WasmContext, m: number, x: number, u: number, uTrans: boolean, y: number, bias: number, relu: boolean,
+  g: Geometry): void {
+  const t = m + 2, mr = gemmMr(ctx);
+  const { tilesH, tilesW, tiles } = tileCount(g, m);
+  const chunk = fusedChunk(ctx, m, tiles, g);
+  if (chunk === 0) { winogradConvPhased(ctx, m, x, u, uTrans, y, bias, relu, g); return; }
+  const jobs = Math.min(ctx.threads, Math.ceil(tiles / chunk));
+  const { kcb } = gemmBlocks(chunk, g.cout, g.cin, mr);
+  // The filter in the GEMM's B-sliver layout, packed once per call (positions split over the threads).
+  const upPos = g.cin * (Math.ceil(g.cout / 8) * 8) + 16;
+  const up = ctx.workspace(t * t * upPos * 4 + 64, SLOT_PACKED_U);
+  parallel(ctx, 'winograd_fused_pack_u', t * t, t * t * g.cin * g.cout, (s, e) =>
+    [u, up, g.cin, g.cout, padStride(g.cin * g.cout), upPos, kcb, uTrans ? 1 : 0, s, e]);
+  const vBytes = (t * t * padStride(chunk * g.cin) * 4 + 127) & ~63, mBytes = (t * t * padStride(chunk * g.cout) * 4 + 127) & ~63;
+  const aBytes = ((Math.ceil(chunk / mr) * mr * kcb * 4 + 63) & ~63) + 48 * 4 + 64;
+  const v = ctx.workspace(jobs * vBytes, SLOT_V), mm = ctx.workspace(jobs * mBytes, SLOT_M);
+  const aws = ctx.workspace(jobs * aBytes, SLOT_GEMM), counter = ctx.workspace(64, SLOT_COUNTER);
+  const sc = scratch(ctx);
+  new Int32Array(ctx.memory.buffer, counter, 1)[0] = 0;
+  const flags = (bias ? 1 : 0) | (relu ? 2 : 0);
+  const args = Array.from({ length: jobs }, (_, i) => [m, x, up, y, bias, g.h, g.w, g.cin, g.cout, g.oh, g.ow, tilesH, tilesW, g.pad,
+    tiles, chunk, v + i * vBytes, mm + i * mBytes, flags, sc + i * SCRATCH_BYTES, aws + i * aBytes, kcb, mr, upPos, counter]);
+  timed('fused', () => ctx.pool.parallel('winograd_fused_forward', args));
+}
+
 export function forwardWinograd(ctx: WasmContext, algo: ConvAlgo, x: number, w: number, bias: number, y: number,
   s: ConvShape, relu: boolean): void {
   const m = WINOGRAD_TILE[algo]!;
   const { oh, ow } = convOutSize(s);
   const u = filterTransform(ctx, m, w, s.cin, s.cout);
-  winogradConv(ctx, m, x, u, y, bias, relu, { n: s.n, h: s.h, w: s.w, cin: s.cin, cout: s.cout, oh, ow, pad: s.pad });
+  winogradConv(ctx, m, x, u, false, y, bias, relu, { n: s.n, h: s.h, w: s.w, cin: s.cin, cout: s.cout, oh, ow, pad: s.pad });
 }
 
 /** dx = conv(dy, rotate180(w) with in/out swapped, pad 2 - pad): a forward Winograd conv from cout to cin
- *  channels. A pad above 2 becomes a negative pad, which the input transform reads as cropping. */
+ *  channels. The filter is only flipped (9 block copies); its transform U[pos][ci][co] enters the tile
+ *  GEMMs transposed, which swaps in and out. A pad above 2 becomes a negative pad, which the input
+ *  transform reads as cropping. */
 export function backwardDataWinograd(ctx: WasmContext, algo: ConvAlgo, dy: number, w: number, dx: number, s: ConvShape): void {
   const m = WINOGRAD_TILE[algo]!;
   const { oh, ow } = convOutSize(s);
-  const wr = ctx.workspace(9 * s.cin * s.cout * 4 + 64, SLOT_ROT);
-  parallel(ctx, 'winograd_rotate_filter_3x3', s.cin, 9 * s.cin * s.cout, (a, b) => [w, wr, s.cin, s.cout, a, b]);
-  const u = filterTransform(ctx, m, wr, s.cout, s.cin);
-  winogradConv(ctx, m, dy, u, dx, 0, false, { n: s.n, h: oh, w: ow, cin: s.cout, cout: s.cin, oh: s.h, ow: s.w, pad: 2 - s.pad });
+  const wf = ctx.workspace(9 * s.cin * s.cout * 4 + 64, SLOT_ROT);
+  parallel(ctx, 'winograd_flip_filter_3x3', s.cin * s.cout, 9 * s.cin * s.cout, (a, b) => [w, wf, s.cin * s.cout, a, b]);
+  const u = filterTransform(ctx, m, wf, s.cin, s.cout);
+  winogradConv(ctx, m, dy, u, true, dx, 0, false, { n: s.n, h: oh, w: ow, cin: s.cout, cout: s.cin, oh: s.h, ow: s.w, pad: 2 - s.pad });
 }
 
-/** dw = beta*dw + G^T [sum over tiles V^T dM] G, with V = B^T x B and dM = A dY A^T per tile; the sum over
- *  tiles is one batched GEMM per chunk (position-wise), accumulated with beta 1 after the first chunk. */
+/** dw = beta*dw + G^T [sum over tiles V^T dM] G, with V = B^T x B and dM = A dY A^T per tile: fused per
+ *  thread where fusedChunk allows, else phase by phase. */
 export function backwardFilterWinograd(ctx: WasmContext, algo: ConvAlgo, x: number, dy: number, dw: number, s: ConvShape, beta: number): void {
-  const m = WINOGRAD_TILE[algo]!, t = m + 2;
+  const m = WINOGRAD_TILE[algo]!;
   const { oh, ow } = convOutSize(s);
   const g: Geometry = { n: s.n, h: s.h, w: s.w, cin: s.cin, cout: s.cout, oh, ow, pad: s.pad };
+  const chunk = fusedChunk(ctx, m, tileCount(g, m).tiles, g);
+  if (chunk === 0) backwardFilterPhased(ctx, m, x, dy, dw, g, beta);
+  else backwardFilterFused(ctx, m, x, dy, dw, g, beta, chunk);
+}
+
+/** The filter gradient fused like the forward (same chunks): every thread sums V^T dM over the chunks it
+ *  claims into its own dU, then the filter adjoint adds each thread's dU into dw. */
+function backwardFilterFused(ctx: WasmContext, m: number, x: number, dy: number, dw: number, g: Geometry, beta: number, chunk: number): void {
+  const t = m + 2, mr = gemmMr(ctx);
+  const { tilesH, tilesW, tiles } = tileCount(g, m);
+  const jobs = Math.min(ctx.threads, Math.ceil(tiles / chunk));
+  const duPos = padStride(g.cin * g.cout);
+  const vBytes = (t * t * padStride(chunk * g.cin) * 4 + 127) & ~63, mBytes = (t * t * padStride(chunk * g.cout) * 4 + 127) & ~63;
+  const duBytes = (t * t * duPos * 4 + 127) & ~63;
+  const bl = gemmBlocks(g.cin, g.cout, chunk, mr);
+  const gBytes = (bl.bytes + 127) & ~63;
+  const v = ctx.workspace(jobs * vBytes, SLOT_V), dm = ctx.workspace(jobs * mBytes, SLOT_M), du = ctx.workspace(jobs * duBytes, SLOT_DU);
+  const gws = ctx.workspace(jobs * gBytes, SLOT_GEMM), counter = ctx.workspace(64, SLOT_COUNTER);
+  const sc = scratch(ctx);
+  new Int32Array(ctx.memory.buffer, counter, 1)[0] = 0;
+  const args = Array.from({ length: jobs }, (_, i) => [m, x, dy, du + i * duBytes, g.h, g.w, g.cin, g.cout, g.oh, g.ow, tilesH, tilesW,
+    g.pad, tiles, chunk, v + i * vBytes, dm + i * mBytes, sc + i * SCRATCH_BYTES, gws + i * gBytes, bl.mcb, bl.kcb, bl.ncb, bl.mr,
+    duPos, counter]);
+  timed('fused', () => ctx.pool.parallel('winograd_fused_filter_grad', args));
+  for (let i = 0; i < jobs; i++) {
+    parallel(ctx, `winograd_f${m}x${m}_filter_adjoint`, g.cin, g.cin * g.cout * t * t, (a, b, j) =>
+      [du + i * duBytes, dw, g.cin, g.cout, a, b, duPos, i === 0 ? beta : 1, sc + j * SCRATCH_BYTES]);
+  }
+}
+
+/** The filter gradient phase by phase: the sum over tiles is one batched GEMM per chunk (position-wise),
+ *  accumulated with beta 1 after the first chunk. */
+function backwardFilterPhased(ctx: WasmContext, m: number, x: number, dy: number, dw: number, g: Geometry, beta: number): void {
+  const t = m + 2;
+  const s = g;
+  const { oh, ow } = g;
   const { tilesH, tilesW, tiles } = tileCount(g, m);
   const chunk = chunkTiles(m, tiles, s.cin + s.cout);
   const v = ctx.workspace(t * t * padStride(chunk * s.cin) * 4 + 64, SLOT_V);

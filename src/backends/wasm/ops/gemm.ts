@@ -112,7 +112,7 @@ export function gemmPtr(ctx: WasmContext, p: GemmPtrArgs): void {
   ctx.pool.parallel('gemm_f32', args);
 }
 
-/** C_i = alpha op(A_i) op(B_i) + beta C_i (+ bias) (ReLU) for i < batch. Threads take whole batch entries
+/** C_i = alpha op(A_i) op(B_i) + beta C_i (+ bias) (ReLU) for i < batch. Threads claim whole batch entries
  *  when batch >= threads, else each entry is split within as gemmPtr does. */
 export function gemmBatchedPtr(ctx: WasmContext, p: GemmBatchedPtrArgs): void {
   check(isInt(p.batch, 0), `batch must be an integer >= 0, got ${String(p.batch)}`);
@@ -132,13 +132,15 @@ export function gemmBatchedPtr(ctx: WasmContext, p: GemmBatchedPtrArgs): void {
     }
     return;
   }
+  // Entries are claimed from an atomic counter (placed after thread 0's packing workspace) rather than
+  // split up front, so a thread that the OS deschedules does not leave the other idle at the end.
   const bl = gemmBlocks(p.m, p.n, p.k, gemmMr(ctx));
-  const args = splitRange(p.batch, threads).map(([s, e], t) => {
-    const ws = ctx.workspace(bl.bytes, SLOT0 + t);
-    const q = { ...p, a: p.a + s * p.strideA * 4, b: p.b + s * p.strideB * 4, c: p.c + s * p.strideC * 4 };
-    return [...subArgs(q, 0, p.m, 0, p.n, ws, bl), e - s, p.strideA, p.strideB, p.strideC];
-  });
-  ctx.pool.parallel('gemm_f32_batched', args);
+  const jobs = Math.min(threads, p.batch);
+  const ws = Array.from({ length: jobs }, (_, t) => ctx.workspace(bl.bytes + (t === 0 ? 64 : 0), SLOT0 + t));
+  const counter = ws[0] + ((bl.bytes + 3) & ~3);
+  new Int32Array(ctx.memory.buffer, counter, 1)[0] = 0;
+  const args = ws.map((w) => [...subArgs(p, 0, p.m, 0, p.n, w, bl), p.batch, p.strideA, p.strideB, p.strideC, counter]);
+  ctx.pool.parallel('gemm_f32_batched_claim', args);
 }
 
 export const gemmOps: WasmOpTable = {
