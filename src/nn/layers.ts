@@ -62,7 +62,10 @@ function param(l: Layer, name: string, shape: number[], layout: ParamLayout, rol
   return { name, shape, layout, role, buf: alloc(len), grad: alloc(len), backend: l.backend, fan };
 }
 
-export interface Conv2dOptions { k: 1 | 3; relu: boolean; algo: ConvAlgo }
+/** The algorithm of each conv pass (the planner chooses them separately). */
+export interface ConvAlgos { forward: ConvAlgo; backward_data: ConvAlgo; backward_filter: ConvAlgo }
+/** `algo` is one algorithm for every pass, or one per pass. */
+export interface Conv2dOptions { k: 1 | 3; relu: boolean; algo: ConvAlgo | ConvAlgos }
 
 /** 3x3 (pad 1) or 1x1 (pad 0) stride-1 convolution with bias, optional fused ReLU, per-layer algorithm. */
 export class Conv2d extends Layer {
@@ -75,7 +78,12 @@ export class Conv2d extends Layer {
     this.pad = opts.k === 3 ? 1 : 0;
   }
   get outShape(): ActShape { return { h: this.inShape.h, w: this.inShape.w, c: this.cout }; }
-  get algo(): ConvAlgo { return this.opts.algo; }
+  /** The forward algorithm (the one shorthand callers and logs use). */
+  get algo(): ConvAlgo { return this.algos.forward; }
+  get algos(): ConvAlgos {
+    const a = this.opts.algo;
+    return typeof a === 'string' ? { forward: a, backward_data: a, backward_filter: a } : a;
+  }
   shape(n: number): ConvShape {
     const { h, w, c } = this.inShape;
     return { n, h, w, cin: c, cout: this.cout, kh: this.opts.k, kw: this.opts.k, stride: 1, pad: this.pad };
@@ -97,9 +105,10 @@ export class Conv2d extends Layer {
   backward(dy: Buf, n: number, dx: Buf | null): Buf | null {
     const shape = this.shape(n);
     if (this.opts.relu) this.backend.run('relu_backward', { y: this.y, dy, dx: dy, length: n * actSize(this.outShape) });
-    this.backend.run('conv2d_backward_filter', { x: this.x, dy, dw: this.weight.grad, db: this.bias.grad, shape, algo: this.algo, beta: 0 });
+    const algos = this.algos;
+    this.backend.run('conv2d_backward_filter', { x: this.x, dy, dw: this.weight.grad, db: this.bias.grad, shape, algo: algos.backward_filter, beta: 0 });
     if (!dx) return null;
-    this.backend.run('conv2d_backward_data', { dy, w: this.weight.buf, dx, shape, algo: this.algo });
+    this.backend.run('conv2d_backward_data', { dy, w: this.weight.buf, dx, shape, algo: algos.backward_data });
     return dx;
   }
 }

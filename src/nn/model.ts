@@ -1,7 +1,7 @@
 // A Model: layers built from a VGG spec on the backends of a plan, forward/backward over batches, explicit cross-backend moves.
 import type { Backend, Buf } from '../backend.js';
 import {
-  AdaptiveAvgPool7, BatchNorm2d, Conv2d, Dropout, Flatten, Layer, Linear, LocalResponseNorm, MaxPool2d, ReLU,
+  AdaptiveAvgPool7, BatchNorm2d, Conv2d, type ConvAlgos, Dropout, Flatten, Layer, Linear, LocalResponseNorm, MaxPool2d, ReLU,
   type Param, type StateTensor, actSize,
 } from './layers.js';
 import { SoftmaxCrossEntropy } from './loss.js';
@@ -22,7 +22,11 @@ export interface TransferPoint { before: string; from: string; to: string; eleme
 
 interface Scratch { a: Buf; b: Buf; len: number }
 
-export interface ModelOptions { labelSmoothing?: number }
+export interface ModelOptions {
+  labelSmoothing?: number;
+  /** Per-pass conv algorithms by layer name (a planner's choice); layers absent keep the spec's algo. */
+  convAlgos?: Record<string, ConvAlgos>;
+}
 
 export class Model {
   readonly layers: Layer[] = [];
@@ -39,7 +43,7 @@ export class Model {
   constructor(readonly spec: VggSpec, readonly plan: Plan, opts: ModelOptions = {}) {
     spec.layers.forEach((s, i) => {
       if (s.kind === 'relu' && s.fused) return;
-      const l = makeLayer(s);
+      const l = makeLayer(s, opts.convAlgos);
       l.bind(plan.backendFor(s, i));
       this.layers.push(l);
     });
@@ -152,9 +156,9 @@ export class Model {
   }
 }
 
-function makeLayer(s: LayerSpec): Layer {
+function makeLayer(s: LayerSpec, convAlgos?: Record<string, ConvAlgos>): Layer {
   switch (s.kind) {
-    case 'conv': return new Conv2d(s.name, s.in, s.cout, { k: s.k, relu: s.relu, algo: s.algo });
+    case 'conv': return new Conv2d(s.name, s.in, s.cout, { k: s.k, relu: s.relu, algo: convAlgos?.[s.name] ?? s.algo });
     case 'bn': return new BatchNorm2d(s.name, s.in);
     case 'relu': return new ReLU(s.name, s.in);
     case 'lrn': return new LocalResponseNorm(s.name, s.in);

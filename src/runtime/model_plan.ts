@@ -1,6 +1,7 @@
 // Applies a planner Plan to src/nn's Model, which binds each layer to one backend and each conv to one algorithm:
 // convs take their planned forward choice, every other layer follows the conv before it (the FC head the last one).
 import type { Backend, ConvAlgo } from '../backend.js';
+import type { ConvAlgos } from '../nn/layers.js';
 import type { Plan as ModelPlan } from '../nn/model.js';
 import type { LayerSpec as VggLayerSpec } from '../nn/vgg.js';
 import { type Pass, type Plan, choiceFor } from './planner.js';
@@ -40,6 +41,19 @@ export function convAlgosOf(plan: Plan, pass: Pass = 'forward'): Record<string, 
   for (const l of plan.layers) {
     const e = choiceFor(plan, l.id, pass);
     if (e) out[l.id] = e.algo as ConvAlgo;
+  }
+  return out;
+}
+
+/** Per-pass conv algorithms by layer name, in the form Model's `convAlgos` option takes. Passes a layer lacks
+ *  (backward_data of the first conv) take its forward choice; they are never run. */
+export function convPassAlgosOf(plan: Plan): Record<string, ConvAlgos> {
+  const out: Record<string, ConvAlgos> = {};
+  for (const l of plan.layers) {
+    const f = l.passes.forward;
+    if (!f) continue;
+    const a = (p: Pass) => (l.passes[p]?.algo ?? f.algo) as ConvAlgo;
+    out[l.id] = { forward: a('forward'), backward_data: a('backward_data'), backward_filter: a('backward_filter') };
   }
   return out;
 }
