@@ -52,15 +52,7 @@ export async function disposeBackendsUnderTest(): Promise<void> {
 export const reference = new ReferenceBackend();
 
 /** Deterministic pseudo-random floats in [-1, 1) for test inputs. */
-export function randomArray(length: number, seed: number, scale = 1): Float32Array {
-  const out = new Float32Array(length);
-  let s = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    out[i] = ((s / 4294967296) * 2 - 1) * scale;
-  }
-  return out;
-}
+export { randomArray } from '../src/util/random.js';
 
 /** Max |a-b| / max(|b|, floor) over all elements; floor keeps near-zero entries from dominating. */
 export function maxRelErr(a: Float32Array, b: Float32Array, floor = 1): number {

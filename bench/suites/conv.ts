@@ -5,6 +5,7 @@ import { conv2dForwardF64, conv2dBackwardDataF64 } from '../../src/backends/refe
 import { convPhases } from '../../src/backends/wasm/ops/conv_im2col.js';
 import { CIFAR_CONV_LAYERS, IMAGENET_CONV_LAYERS, type ConvLayerShape, convFlops } from '../../src/runtime/shapes.js';
 import { type BenchBackend, type BenchRecord, type Suite, type SuiteContext, measure } from '../record.js';
+import { randomArray } from '../../src/util/random.js';
 
 type Pass = 'conv2d_forward' | 'conv2d_backward_data' | 'conv2d_backward_filter';
 const PASSES: Pass[] = ['conv2d_forward', 'conv2d_backward_data', 'conv2d_backward_filter'];
@@ -19,15 +20,7 @@ function layers(quick: boolean): ConvLayerShape[] {
   return [...CIFAR_CONV_LAYERS, ...IMAGENET_CONV_LAYERS].filter((l) => ids.includes(l.id));
 }
 
-function random(length: number, seed: number, scale = 1): Float32Array {
-  const out = new Float32Array(length);
-  let s = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    out[i] = ((s / 4294967296) * 2 - 1) * scale;
-  }
-  return out;
-}
+const random = randomArray;
 
 function relErr(got: ArrayLike<number>, want: ArrayLike<number>, length = want.length): number {
   let e = 0, s = 1e-30;

@@ -3,6 +3,7 @@ import type { Backend, Buf } from '../../src/backend.js';
 import { gemmReference } from '../../src/backends/reference/gemm.js';
 import { CIFAR_CONV_LAYERS, GEMM_SQUARE_SIZES, im2colGemmShape } from '../../src/runtime/shapes.js';
 import { type BenchBackend, type BenchRecord, type Suite, type SuiteContext, measure } from '../record.js';
+import { randomArray } from '../../src/util/random.js';
 
 interface GemmCase { shape: string; m: number; n: number; k: number; transA: boolean; transB: boolean; trans: 'NN' | 'NT' | 'TN'; pass: string }
 
@@ -32,15 +33,7 @@ function buildTag(bb: BenchBackend): string {
   return m ? m[1] : bb.algoTag ?? bb.backend.name;
 }
 
-function random(length: number, seed: number): Float32Array {
-  const out = new Float32Array(length);
-  let s = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    out[i] = (s / 4294967296) * 2 - 1;
-  }
-  return out;
-}
+const random = (length: number, seed: number) => randomArray(length, seed);
 
 /** Normwise max error of CHECK_ROWS rows of C (alpha 1, beta 0) against the float64 reference. */
 function spotCheck(c: GemmCase, a: Float32Array, b: Float32Array, got: Float32Array): number {

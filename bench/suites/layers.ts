@@ -3,6 +3,7 @@
 import type { Backend, Buf, KernelArgs, KernelId } from '../../src/backend.js';
 import { ReferenceBackend } from '../../src/backends/reference/backend.js';
 import { type BenchRecord, type Suite, type SuiteContext, measure } from '../record.js';
+import { randomArray } from '../../src/util/random.js';
 
 interface LayerCase {
   kernel: KernelId;
@@ -17,12 +18,8 @@ interface LayerCase {
 }
 
 function random(length: number, seed: number, offset = 0): Float32Array {
-  const out = new Float32Array(length);
-  let s = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    out[i] = (s / 4294967296) * 2 - 1 + offset;
-  }
+  const out = randomArray(length, seed);
+  if (offset) for (let i = 0; i < length; i++) out[i] += offset;
   return out;
 }
 const zeros = (n: number) => new Float32Array(n);
