@@ -16,7 +16,7 @@ const REFERENCE_MAX_FLOPS = 2e8;
 
 function layers(quick: boolean): ConvLayerShape[] {
   if (!quick) return [...CIFAR_CONV_LAYERS, ...IMAGENET_CONV_LAYERS];
-  const ids = ['c64-128_16x16_n32', 'c128-256_8x8_n32', 'c256-256_56x56_n4'];
+  const ids = ['c64-128_16x16_n32', 'c128-256_8x8_n32', 'c256-512_4x4_n32', 'c512-512_2x2_n32', 'c256-256_56x56_n4'];
   return [...CIFAR_CONV_LAYERS, ...IMAGENET_CONV_LAYERS].filter((l) => ids.includes(l.id));
 }
 
