@@ -6,6 +6,7 @@ import type { ConvShape } from '../../src/backend.js';
 import { convOutSize } from '../../src/backend.js';
 import { CIFAR_CONV_LAYERS, GEMM_SQUARE_SIZES, IMAGENET_CONV_LAYERS, convFlops } from '../../src/runtime/shapes.js';
 import { type BenchRecord, type Suite, type SuiteContext, measure } from '../record.js';
+import { randomArray } from '../../src/util/random.js';
 
 type Tf = typeof import('@tensorflow/tfjs-core');
 type TfWasm = typeof import('@tensorflow/tfjs-backend-wasm');
@@ -39,11 +40,6 @@ function initTfjs(threads: number): Promise<TfjsEnv> {
 function lcg(seed: number): () => number {
   let s = seed >>> 0 || 1;
   return () => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return s / 4294967296; };
-}
-function randomArray(n: number, seed: number): Float32Array {
-  const r = lcg(seed), a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = r() * 2 - 1;
-  return a;
 }
 
 /** Max |got - want| over sampled outputs, relative to max(|want|, 1), want computed in float64. */

@@ -6,99 +6,74 @@ import type { RefOpTable } from './backend.js';
 
 type Num = ArrayLike<number>;
 
+/** Visits every (output pixel, kernel tap) pair whose input pixel lies inside the image: yo, xo and wo are
+ *  the element offsets of the output pixel's channels, the input pixel's channels and the tap's
+ *  [cin, cout] weight block. The three float64 passes below differ only in what they do per tap. */
+function forEachTap(s: ConvShape, visit: (yo: number, xo: number, wo: number) => void, perPixel?: (yo: number) => void): void {
+  const { oh, ow } = convOutSize(s);
+  for (let b = 0; b < s.n; b++) {
+    for (let oy = 0; oy < oh; oy++) {
+      for (let ox = 0; ox < ow; ox++) {
+        const yo = ((b * oh + oy) * ow + ox) * s.cout;
+        perPixel?.(yo);
+        for (let ky = 0; ky < s.kh; ky++) {
+          const iy = oy * s.stride - s.pad + ky;
+          if (iy < 0 || iy >= s.h) continue;
+          for (let kx = 0; kx < s.kw; kx++) {
+            const ix = ox * s.stride - s.pad + kx;
+            if (ix < 0 || ix >= s.w) continue;
+            visit(yo, ((b * s.h + iy) * s.w + ix) * s.cin, (ky * s.kw + kx) * s.cin * s.cout);
+          }
+        }
+      }
+    }
+  }
+}
+
 /** Direct convolution in float64: y[n,oy,ox,co] = sum x*w (+ bias) (then ReLU). Also used as the exact
  *  baseline for the Winograd error tests and the finite-difference gradient checks. */
 export function conv2dForwardF64(x: Num, w: Num, bias: Num | undefined, s: ConvShape, relu = false): Float64Array {
   const { oh, ow } = convOutSize(s);
   const y = new Float64Array(s.n * oh * ow * s.cout);
-  const acc = new Float64Array(s.cout);
-  for (let b = 0; b < s.n; b++) {
-    for (let oy = 0; oy < oh; oy++) {
-      for (let ox = 0; ox < ow; ox++) {
-        for (let co = 0; co < s.cout; co++) acc[co] = bias ? bias[co] : 0;
-        for (let ky = 0; ky < s.kh; ky++) {
-          const iy = oy * s.stride - s.pad + ky;
-          if (iy < 0 || iy >= s.h) continue;
-          for (let kx = 0; kx < s.kw; kx++) {
-            const ix = ox * s.stride - s.pad + kx;
-            if (ix < 0 || ix >= s.w) continue;
-            const xo = ((b * s.h + iy) * s.w + ix) * s.cin;
-            const wo = (ky * s.kw + kx) * s.cin * s.cout;
-            for (let ci = 0; ci < s.cin; ci++) {
-              const xv = x[xo + ci];
-              if (xv === 0) continue;
-              const wr = wo + ci * s.cout;
-              for (let co = 0; co < s.cout; co++) acc[co] += xv * w[wr + co];
-            }
-          }
-        }
-        const yo = ((b * oh + oy) * ow + ox) * s.cout;
-        for (let co = 0; co < s.cout; co++) y[yo + co] = relu && acc[co] < 0 ? 0 : acc[co];
-      }
+  if (bias) for (let p = 0; p < y.length; p++) y[p] = bias[p % s.cout];
+  forEachTap(s, (yo, xo, wo) => {
+    for (let ci = 0; ci < s.cin; ci++) {
+      const xv = x[xo + ci];
+      if (xv === 0) continue;
+      const wr = wo + ci * s.cout;
+      for (let co = 0; co < s.cout; co++) y[yo + co] += xv * w[wr + co];
     }
-  }
+  });
+  if (relu) for (let p = 0; p < y.length; p++) if (y[p] < 0) y[p] = 0;
   return y;
 }
 
 /** dx = gradient of the convolution w.r.t. x, given dy (float64). */
 export function conv2dBackwardDataF64(dy: Num, w: Num, s: ConvShape): Float64Array {
-  const { oh, ow } = convOutSize(s);
   const dx = new Float64Array(s.n * s.h * s.w * s.cin);
-  for (let b = 0; b < s.n; b++) {
-    for (let oy = 0; oy < oh; oy++) {
-      for (let ox = 0; ox < ow; ox++) {
-        const yo = ((b * oh + oy) * ow + ox) * s.cout;
-        for (let ky = 0; ky < s.kh; ky++) {
-          const iy = oy * s.stride - s.pad + ky;
-          if (iy < 0 || iy >= s.h) continue;
-          for (let kx = 0; kx < s.kw; kx++) {
-            const ix = ox * s.stride - s.pad + kx;
-            if (ix < 0 || ix >= s.w) continue;
-            const xo = ((b * s.h + iy) * s.w + ix) * s.cin;
-            const wo = (ky * s.kw + kx) * s.cin * s.cout;
-            for (let ci = 0; ci < s.cin; ci++) {
-              let sum = 0;
-              const wr = wo + ci * s.cout;
-              for (let co = 0; co < s.cout; co++) sum += dy[yo + co] * w[wr + co];
-              dx[xo + ci] += sum;
-            }
-          }
-        }
-      }
+  forEachTap(s, (yo, xo, wo) => {
+    for (let ci = 0; ci < s.cin; ci++) {
+      let sum = 0;
+      const wr = wo + ci * s.cout;
+      for (let co = 0; co < s.cout; co++) sum += dy[yo + co] * w[wr + co];
+      dx[xo + ci] += sum;
     }
-  }
+  });
   return dx;
 }
 
 /** dw and db = gradients of the convolution w.r.t. weights and bias, given x and dy (float64, no beta). */
 export function conv2dBackwardFilterF64(x: Num, dy: Num, s: ConvShape): { dw: Float64Array; db: Float64Array } {
-  const { oh, ow } = convOutSize(s);
   const dw = new Float64Array(s.kh * s.kw * s.cin * s.cout);
   const db = new Float64Array(s.cout);
-  for (let b = 0; b < s.n; b++) {
-    for (let oy = 0; oy < oh; oy++) {
-      for (let ox = 0; ox < ow; ox++) {
-        const yo = ((b * oh + oy) * ow + ox) * s.cout;
-        for (let co = 0; co < s.cout; co++) db[co] += dy[yo + co];
-        for (let ky = 0; ky < s.kh; ky++) {
-          const iy = oy * s.stride - s.pad + ky;
-          if (iy < 0 || iy >= s.h) continue;
-          for (let kx = 0; kx < s.kw; kx++) {
-            const ix = ox * s.stride - s.pad + kx;
-            if (ix < 0 || ix >= s.w) continue;
-            const xo = ((b * s.h + iy) * s.w + ix) * s.cin;
-            const wo = (ky * s.kw + kx) * s.cin * s.cout;
-            for (let ci = 0; ci < s.cin; ci++) {
-              const xv = x[xo + ci];
-              if (xv === 0) continue;
-              const wr = wo + ci * s.cout;
-              for (let co = 0; co < s.cout; co++) dw[wr + co] += xv * dy[yo + co];
-            }
-          }
-        }
-      }
+  forEachTap(s, (yo, xo, wo) => {
+    for (let ci = 0; ci < s.cin; ci++) {
+      const xv = x[xo + ci];
+      if (xv === 0) continue;
+      const wr = wo + ci * s.cout;
+      for (let co = 0; co < s.cout; co++) dw[wr + co] += xv * dy[yo + co];
     }
-  }
+  }, (yo) => { for (let co = 0; co < s.cout; co++) db[co] += dy[yo + co]; });
   return { dw, db };
 }
 
