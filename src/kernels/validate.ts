@@ -18,6 +18,15 @@ function buf(kernel: string, name: string, b: Buf | undefined, need: number, che
   if (b.length < need) throw new KernelArgumentError(kernel, `${name} holds ${b.length} elements but the shape needs ${need}`);
 }
 
+/** Kernels that read their inputs while writing an output (GEMM packing, im2col, every conv pass) cannot
+ *  take an output that is also an input: one rule here for every backend, not one per backend. */
+function distinct(kernel: string, out: [string, Buf | undefined], inputs: [string, Buf | undefined][]): void {
+  if (!out[1]) return;
+  for (const [name, b] of inputs) {
+    if (b === out[1]) throw new KernelArgumentError(kernel, `${out[0]} must not be the same buffer as ${name}`);
+  }
+}
+
 /** Validates a conv shape; returns derived sizes. */
 export function checkConvShape(kernel: string, s: ConvShape): { oh: number; ow: number; xLen: number; yLen: number; wLen: number } {
   if (!s || typeof s !== 'object') throw new KernelArgumentError(kernel, 'shape is missing');
@@ -37,28 +46,35 @@ const checkers: { [K in KernelId]: Checker<K> } = {
     int(k, 'm', a.m, 1); int(k, 'n', a.n, 1); int(k, 'k', a.k, 1); num(k, 'alpha', a.alpha); num(k, 'beta', a.beta);
     buf(k, 'a', a.a, a.m * a.k, c); buf(k, 'b', a.b, a.k * a.n, c); buf(k, 'c', a.c, a.m * a.n, c);
     buf(k, 'bias', a.bias, a.n, c, true);
+    distinct(k, ['c', a.c], [['a', a.a], ['b', a.b], ['bias', a.bias]]);
   },
   im2col(a, c, k) {
     const d = checkConvShape(k, a.shape);
     buf(k, 'x', a.x, d.xLen, c);
     buf(k, 'col', a.col, a.shape.n * d.oh * d.ow * a.shape.kh * a.shape.kw * a.shape.cin, c);
+    distinct(k, ['col', a.col], [['x', a.x]]);
   },
   col2im(a, c, k) {
     const d = checkConvShape(k, a.shape);
     buf(k, 'x', a.x, d.xLen, c);
     buf(k, 'col', a.col, a.shape.n * d.oh * d.ow * a.shape.kh * a.shape.kw * a.shape.cin, c);
+    distinct(k, ['x', a.x], [['col', a.col]]);
   },
   conv2d_forward(a, c, k) {
     const d = checkConvShape(k, a.shape); algo(k, a.algo, a.shape);
     buf(k, 'x', a.x, d.xLen, c); buf(k, 'w', a.w, d.wLen, c); buf(k, 'y', a.y, d.yLen, c); buf(k, 'bias', a.bias, a.shape.cout, c, true);
+    distinct(k, ['y', a.y], [['x', a.x], ['w', a.w], ['bias', a.bias]]);
   },
   conv2d_backward_data(a, c, k) {
     const d = checkConvShape(k, a.shape); algo(k, a.algo, a.shape);
     buf(k, 'dy', a.dy, d.yLen, c); buf(k, 'w', a.w, d.wLen, c); buf(k, 'dx', a.dx, d.xLen, c);
+    distinct(k, ['dx', a.dx], [['dy', a.dy], ['w', a.w]]);
   },
   conv2d_backward_filter(a, c, k) {
     const d = checkConvShape(k, a.shape); algo(k, a.algo, a.shape); num(k, 'beta', a.beta);
     buf(k, 'x', a.x, d.xLen, c); buf(k, 'dy', a.dy, d.yLen, c); buf(k, 'dw', a.dw, d.wLen, c); buf(k, 'db', a.db, a.shape.cout, c, true);
+    distinct(k, ['dw', a.dw], [['x', a.x], ['dy', a.dy], ['db', a.db]]);
+    distinct(k, ['db', a.db], [['x', a.x], ['dy', a.dy]]);
   },
   maxpool2x2_forward(a, c, k) { pool(k, a); buf(k, 'x', a.x, a.n * a.h * a.w * a.c, c); buf(k, 'y', a.y, a.n * (a.h >> 1) * (a.w >> 1) * a.c, c); },
   maxpool2x2_backward(a, c, k) {

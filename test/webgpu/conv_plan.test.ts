@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { type Buf, CONV_ALGOS, type ConvShape, type KernelArgs, convOutSize } from '../../src/backend.js';
 import type { Binding, DispatchSpec, WebGpuContext } from '../../src/backends/webgpu/context.js';
 import { convOps } from '../../src/backends/webgpu/ops/conv.js';
+import { validateKernelArgs } from '../../src/kernels/validate.js';
 import { CIFAR_CONV_LAYERS, IMAGENET_CONV_LAYERS } from '../../src/runtime/shapes.js';
 
 interface Limits { binding: number; buffer: number; perDim: number; invocations: number }
@@ -110,8 +111,13 @@ test('an output aliasing an input is refused before anything is dispatched', () 
   const rec: Record_ = { dispatches: [], workspaceBytes: [] };
   const ctx = recordingContext(DEVICES.core, rec);
   const x = fakeBuf(32), w = fakeBuf(36), dw = fakeBuf(36);
-  assert.throws(() => convOps.conv2d_forward!(ctx, { x, w, y: x, shape: s, algo: 'im2col_gemm' }), /conv2d_forward: y must not be the same buffer as x/);
-  assert.throws(() => convOps.conv2d_backward_filter!(ctx, { x, dy: fakeBuf(32), dw, db: dw, shape: s, algo: 'winograd_f2x2', beta: 0 }),
+  // backend.run validates (src/kernels/validate.ts) before it calls the operator, as here.
+  const run = <K extends 'conv2d_forward' | 'conv2d_backward_filter'>(k: K, args: KernelArgs[K]) => {
+    validateKernelArgs(k, args, () => {});
+    (convOps[k] as (c: typeof ctx, a: KernelArgs[K]) => void)(ctx, args);
+  };
+  assert.throws(() => run('conv2d_forward', { x, w, y: x, shape: s, algo: 'im2col_gemm' }), /conv2d_forward: y must not be the same buffer as x/);
+  assert.throws(() => run('conv2d_backward_filter', { x, dy: fakeBuf(32), dw, db: dw, shape: s, algo: 'winograd_f2x2', beta: 0 }),
     /conv2d_backward_filter: dw must not be the same buffer as db/);
   assert.is(rec.dispatches.length, 0);
 });

@@ -102,10 +102,6 @@ export function gemmGpu(ctx: WebGpuContext, g: GemmGpuArgs): void {
 
 export const gemmOps: WebGpuOpTable = {
   gemm(ctx, a) {
-    const c = ctx.gpuBuffer(a.c);
-    if (c === ctx.gpuBuffer(a.a) || c === ctx.gpuBuffer(a.b) || (a.bias && c === ctx.gpuBuffer(a.bias))) {
-      throw new KernelArgumentError('gemm', 'c must not be the same buffer as a, b or bias');
-    }
     gemmGpu(ctx, { a: a.a, b: a.b, c: a.c, m: a.m, n: a.n, k: a.k, transA: a.transA, transB: a.transB,
       alpha: a.alpha, beta: a.beta, bias: a.bias, relu: a.relu });
   },
