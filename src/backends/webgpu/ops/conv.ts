@@ -5,7 +5,7 @@
 // matrix fits one storage binding (maxStorageBufferBindingSize) and every dispatch fits the workgroup
 // limits; chunks reuse the same workspaces, so a steady training step creates no buffers.
 // Workspace slots 0..5 of the context are this family's.
-import { type Buf, type ConvAlgo, type ConvShape, type KernelArgs, KernelArgumentError, convOutSize } from '../../../backend.js';
+import { type Buf, type ConvAlgo, type ConvShape, type KernelArgs, convOutSize } from '../../../backend.js';
 import type { WebGpuContext, WebGpuOpTable } from '../context.js';
 import {
   type TileGrid, checkBindable, chunkBudget, col2imChunk, columnSums, dyTransform, filterGradTransform, filterTransform,
