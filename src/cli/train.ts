@@ -32,7 +32,7 @@ export interface TrainOptions {
   model: string; dataset: DatasetName; data?: string; epochs: number; batchSize: number; lr: number; momentum: number;
   weightDecay: number; nesterov: boolean; wdBiasBn: boolean; lrSchedule: ScheduleName; init: InitScheme;
   backend: BackendChoice; algo: AlgoChoice; retune: boolean; threads: number; seed: number; resume?: string; evalOnly: boolean; out: string; width: number;
-  inputSize?: number; shift?: number; dropout: number; labelSmoothing: number; warmStart?: string; limitTrain?: number; limitTest?: number;
+  inputSize?: number; head: HeadChoice; shift?: number; dropout: number; labelSmoothing: number; warmStart?: string; limitTrain?: number; limitTest?: number;
   progress: boolean;
 }
 
@@ -40,8 +40,10 @@ export interface TrainOptions {
 export const DEFAULTS = {
   model: 'A_bn', dataset: 'mnist' as DatasetName, epochs: 20, batchSize: 32, lr: 0.05, momentum: 0.9, weightDecay: 5e-4,
   lrSchedule: 'cosine' as ScheduleName, init: 'glorot' as InitScheme, backend: 'auto' as BackendChoice, algo: 'auto' as AlgoChoice, threads: 2, seed: 1,
-  width: 0.125, dropout: 0.5, labelSmoothing: 0,
+  width: 0.125, head: 'auto' as HeadChoice, dropout: 0.5, labelSmoothing: 0,
 };
+export const HEAD_CHOICES = ['auto', 'torchvision', 'small'] as const;
+export type HeadChoice = (typeof HEAD_CHOICES)[number];
 
 function num(flag: string, check: (v: number) => boolean, want: string) {
   return (v: string): number => {
@@ -89,6 +91,9 @@ export function buildCommand(): Command {
     .option('--width <x>', 'width multiplier for every layer', num('--width', (x) => x > 0 && x <= 4, 'in (0, 4]'), d.width)
     .option('--input-size <n>', 'square input size (default: the dataset\'s, 28x28 padded to 32)', int('--input-size', 1))
     .option('--shift <n>', 'random translation of training images by up to n pixels (default: 2 for mnist, else 0)', int('--shift', 0))
+    .option('--head <kind>', 'classifier head: torchvision (AdaptiveAvgPool2d((7,7)) first, as torchvision; on 32x32 inputs its ' +
+      '49x repeat is folded into FC1), small (flatten the final map), auto (torchvision where the final map is 7x7 or 1x1)',
+    oneOf('--head', HEAD_CHOICES), d.head)
     .option('--dropout <p>', 'classifier dropout', num('--dropout', (x) => x >= 0 && x < 1, 'in [0, 1)'), d.dropout)
     .option('--label-smoothing <x>', 'label smoothing', num('--label-smoothing', (x) => x >= 0 && x < 1, 'in [0, 1)'), d.labelSmoothing)
     .option('--warm-start <dir>', 'initialise from a trained net A checkpoint (first four convs, last three FC layers)')
@@ -110,7 +115,7 @@ export function parseArgs(argv: string[], exitOverride = false): TrainOptions {
     model: o.model, dataset: o.dataset, data: o.data, epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, momentum: o.momentum,
     weightDecay: o.weightDecay, nesterov: o.nesterov, wdBiasBn: o.wdBiasBn, lrSchedule: o.lrSchedule, init: o.init, backend: o.backend,
     algo: o.algo, retune: o.retune, threads: o.threads, seed: o.seed, resume: o.resume, evalOnly: o.evalOnly,
-    out: o.out ?? o.resume ?? join('runs', `${o.dataset}-${o.model}`), width: o.width, inputSize: o.inputSize, shift: o.shift, dropout: o.dropout,
+    out: o.out ?? o.resume ?? join('runs', `${o.dataset}-${o.model}`), width: o.width, inputSize: o.inputSize, head: o.head, shift: o.shift, dropout: o.dropout,
     labelSmoothing: o.labelSmoothing, warmStart: o.warmStart, limitTrain: o.limitTrain, limitTest: o.limitTest, progress: o.progress,
   };
 }
@@ -126,7 +131,8 @@ function limit(ds: Dataset, n: number | undefined): Dataset {
 function specFor(o: TrainOptions, ds: Dataset): VggSpec {
   const { config, batchNorm } = parseModelName(o.model);
   const inputSize = o.inputSize ?? DATASET_INFO[o.dataset]?.inputSize ?? ds.height;
-  return vggSpec({ config, batchNorm, inputSize, inChannels: ds.channels, numClasses: ds.numClasses, widthMultiplier: o.width, dropout: o.dropout });
+  return vggSpec({ config, batchNorm, inputSize, inChannels: ds.channels, numClasses: ds.numClasses, widthMultiplier: o.width, dropout: o.dropout,
+    head: o.head ?? 'auto' });
 }
 
 /** Rough wasm memory need: weights, grads, momentum; saved activations, gradient scratch and workspace per image. */

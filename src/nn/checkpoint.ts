@@ -1,7 +1,8 @@
 // Checkpoints: the model as a torchvision-layout safetensors state_dict, plus the training state beside it, written atomically.
 //
-// Layout conversions happen only here: conv weights HWIO <-> OIHW, and the first Linear's input
-// columns, which follow our NHWC flatten order (h, w, c), <-> torch's flatten order (c, h, w).
+// Layout conversions happen only here: conv weights HWIO <-> OIHW, the first Linear's input columns,
+// which follow our NHWC flatten order (h, w, c), <-> torch's flatten order (c, h, w), and a folded
+// repeated-input Linear (torchvision's head on a 1x1 map) <-> its k column blocks.
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -38,9 +39,31 @@ export function permuteColumns(m: Float32Array, rows: number, s: ActShape, toTor
   return out;
 }
 
+/**
+ * Our folded [rows, cols] weight W <-> torchvision's [rows, cols*k], whose column c*k + j (torch's flatten of
+ * a C x 7 x 7 map made by repeating each channel) is block j of input c. Only the sum of the blocks is
+ * defined by training (see Linear), so export puts W in block 0 and zeros in the others: exact both ways
+ * (a resumed run continues bit for bit), and the same function in PyTorch. Import sums the blocks, which
+ * also folds weights trained by torchvision.
+ */
+export function unfoldColumns(m: Float32Array, rows: number, k: number, toTorch: boolean): Float32Array {
+  const cols = toTorch ? m.length / rows : m.length / rows / k;
+  const out = new Float32Array(toTorch ? m.length * k : m.length / k);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      if (toTorch) { out[(r * cols + c) * k] = m[r * cols + c]; continue; }
+      let s = 0;
+      for (let j = 0; j < k; j++) s += m[(r * cols + c) * k + j];
+      out[r * cols + c] = s;
+    }
+  }
+  return out;
+}
+
 /** torchvision shape of a parameter. */
 export function torchShape(p: Param): number[] {
-  return p.layout === 'hwio' ? [p.shape[3], p.shape[2], p.shape[0], p.shape[1]] : p.shape;
+  if (p.layout === 'hwio') return [p.shape[3], p.shape[2], p.shape[0], p.shape[1]];
+  return p.repeatCols ? [p.shape[0], p.shape[1] * p.repeatCols] : p.shape;
 }
 
 /** Converts one tensor of parameter p from our layout to torchvision's (or back). */
@@ -49,6 +72,7 @@ export function convertParam(model: Model, p: Param, data: Float32Array, toTorch
     const [kh, kw, ci, co] = p.shape;
     return toTorch ? hwioToOihw(data, kh, kw, ci, co) : oihwToHwio(data, kh, kw, ci, co);
   }
+  if (p.repeatCols) return unfoldColumns(data, p.shape[0], p.repeatCols, toTorch);
   if (p.name === 'classifier.0.weight') {
     const s = model.spec.featureShape;
     return s.h * s.w > 1 ? permuteColumns(data, p.shape[0], s, toTorch) : data;

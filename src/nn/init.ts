@@ -4,7 +4,8 @@ import type { Rng } from './rng.js';
 export type InitScheme = 'paper' | 'glorot' | 'kaiming';
 export const INIT_SCHEMES: readonly InitScheme[] = ['paper', 'glorot', 'kaiming'];
 
-export interface FanInfo { fanIn: number; fanOut: number; kind: 'conv' | 'linear' }
+/** `repeat` k: the tensor is the sum of k independently drawn blocks (a folded input repeat, see Linear). */
+export interface FanInfo { fanIn: number; fanOut: number; kind: 'conv' | 'linear'; repeat?: number }
 
 /**
  * Fills a weight tensor. 'paper': N(0, 0.01^2) everywhere (Simonyan & Zisserman, section 3.1).
@@ -13,12 +14,18 @@ export interface FanInfo { fanIn: number; fanOut: number; kind: 'conv' | 'linear
  * Biases are always zero and BN weight/bias one/zero; the caller handles those.
  */
 export function initWeight(out: Float32Array, fan: FanInfo, scheme: InitScheme, rng: Rng): void {
+  const k = fan.repeat ?? 1;
   if (scheme === 'glorot') {
     const a = Math.sqrt(6 / (fan.fanIn + fan.fanOut));
-    for (let i = 0; i < out.length; i++) out[i] = (rng.uniform() * 2 - 1) * a;
+    for (let i = 0; i < out.length; i++) {
+      let v = 0;
+      for (let j = 0; j < k; j++) v += (rng.uniform() * 2 - 1) * a;
+      out[i] = v;
+    }
     return;
   }
-  const std = scheme === 'kaiming' && fan.kind === 'conv' ? Math.sqrt(2 / fan.fanOut) : 0.01;
+  // A sum of k N(0, std^2) draws is N(0, k std^2).
+  const std = (scheme === 'kaiming' && fan.kind === 'conv' ? Math.sqrt(2 / fan.fanOut) : 0.01) * Math.sqrt(k);
   for (let i = 0; i < out.length; i++) out[i] = rng.normal() * std;
 }
 

@@ -18,8 +18,10 @@ export type ParamLayout = 'hwio' | 'linear' | 'vector';
 export interface Param {
   name: string; shape: number[]; layout: ParamLayout; role: ParamRole;
   buf: Buf; grad: Buf; backend: Backend;
-  /** Fan-in/out for initialisation (weights only). */
-  fan?: { fanIn: number; fanOut: number; kind: 'conv' | 'linear' };
+  /** Fan-in/out for initialisation (weights only); `repeat` as Linear's. */
+  fan?: { fanIn: number; fanOut: number; kind: 'conv' | 'linear'; repeat?: number };
+  /** torchvision's tensor has each of our columns `repeatCols` times (a folded repeat, see Linear). */
+  repeatCols?: number;
 }
 /** A non-trainable state tensor saved in checkpoints (BN running statistics). */
 export interface StateTensor { name: string; shape: number[]; buf: Buf; backend: Backend; init: number }
@@ -113,19 +115,32 @@ export class Conv2d extends Layer {
   }
 }
 
-/** y = x W^T + b over [n, in] (W is [out, in] as torchvision), optional fused ReLU. */
+/**
+ * y = x W^T + b over [n, in] (W is [out, in] as torchvision), optional fused ReLU.
+ *
+ * `repeat` k > 1 folds an input repetition in front of the layer: torchvision's AdaptiveAvgPool2d((7,7))
+ * on a 1x1 map repeats each feature 49 times into an FC of 49*in columns. Those k column blocks always
+ * receive the same gradient dy^T x, so only their sum matters: we keep W = the sum of the k blocks
+ * ([out, in], 49x less memory and work), whose gradient is k dy^T x; SGD with momentum and weight decay on
+ * the blocks moves their sum exactly as SGD on W with that gradient. Init draws W as a sum of k blocks;
+ * checkpoints hold torchvision's [out, k*in] tensor (see checkpoint.ts).
+ */
 export class Linear extends Layer {
   readonly kind = 'linear';
   weight!: Param; bias!: Param;
   private y!: Buf; private x!: Buf;
-  constructor(name: string, inShape: ActShape, readonly out: number, readonly relu: boolean) { super(name, inShape); }
+  constructor(name: string, inShape: ActShape, readonly out: number, readonly relu: boolean, readonly repeat = 1) {
+    super(name, inShape);
+    if (!(Number.isInteger(repeat) && repeat >= 1)) throw new Error(`${name}: repeat must be a positive integer, got ${repeat}`);
+  }
   get in(): number { return actSize(this.inShape); }
   get outShape(): ActShape { return { h: 1, w: 1, c: this.out }; }
   override params(): Param[] { return [this.weight, this.bias]; }
   override bind(backend: Backend): void {
     super.bind(backend);
     this.weight = param(this, `${this.name}.weight`, [this.out, this.in], 'linear', 'weight', (n) => this.alloc(n),
-      { fanIn: this.in, fanOut: this.out, kind: 'linear' });
+      { fanIn: this.in * this.repeat, fanOut: this.out, kind: 'linear', repeat: this.repeat });
+    if (this.repeat > 1) this.weight.repeatCols = this.repeat;
     this.bias = param(this, `${this.name}.bias`, [this.out], 'vector', 'bias', (n) => this.alloc(n));
   }
   protected override allocActivations(n: number): void { this.freeBuf(this.y); this.y = this.alloc(n * this.out); }
@@ -138,7 +153,7 @@ export class Linear extends Layer {
   backward(dy: Buf, n: number, dx: Buf | null): Buf | null {
     const be = this.backend;
     if (this.relu) be.run('relu_backward', { y: this.y, dy, dx: dy, length: n * this.out });
-    be.run('gemm', { a: dy, b: this.x, c: this.weight.grad, m: this.out, n: this.in, k: n, transA: true, transB: false, alpha: 1, beta: 0 });
+    be.run('gemm', { a: dy, b: this.x, c: this.weight.grad, m: this.out, n: this.in, k: n, transA: true, transB: false, alpha: this.repeat, beta: 0 });
     be.run('bias_backward', { dy, db: this.bias.grad, rows: n, cols: this.out, beta: 0 });
     if (!dx) return null;
     be.run('gemm', { a: dy, b: this.weight.buf, c: dx, m: n, n: this.in, k: this.out, transA: false, transB: false, alpha: 1, beta: 0 });
@@ -288,13 +303,14 @@ export class Flatten extends Layer {
   backward(dy: Buf): Buf { return dy; }
 }
 
-/** torchvision's AdaptiveAvgPool2d((7,7)); supported where it is the identity (a 7x7 input, i.e. 224x224 images). */
+/** torchvision's AdaptiveAvgPool2d((7,7)) on the maps where it costs nothing: 7x7 (224x224 images) and 1x1 (32x32). */
 export class AdaptiveAvgPool7 extends Layer {
   readonly kind = 'avgpool';
   constructor(name: string, inShape: ActShape) {
     super(name, inShape);
-    if (inShape.h !== 7 || inShape.w !== 7) {
-      throw new Error(`${name}: AdaptiveAvgPool2d((7,7)) is supported only on a 7x7 feature map (224x224 input), got ${inShape.h}x${inShape.w}; use the small-input head`);
+    // 7x7: the identity. 1x1: a 49x repeat, which the next Linear folds in (its `repeat`), so the identity here too.
+    if (!((inShape.h === 7 && inShape.w === 7) || (inShape.h === 1 && inShape.w === 1))) {
+      throw new Error(`${name}: AdaptiveAvgPool2d((7,7)) is supported on a 7x7 or 1x1 feature map (224x224 or 32x32 input), got ${inShape.h}x${inShape.w}; use the small-input head`);
     }
   }
   get outShape(): ActShape { return this.inShape; }

@@ -165,7 +165,7 @@ function makeLayer(s: LayerSpec, convAlgos?: Record<string, ConvAlgos>): Layer {
     case 'maxpool': return new MaxPool2d(s.name, s.in);
     case 'avgpool': return new AdaptiveAvgPool7(s.name, s.in);
     case 'flatten': return new Flatten(s.name, s.in);
-    case 'linear': return new Linear(s.name, s.in, s.out, s.relu);
+    case 'linear': return new Linear(s.name, s.in, s.out, s.relu, s.repeat);
     case 'dropout': return new Dropout(s.name, s.in, s.p);
   }
 }

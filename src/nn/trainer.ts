@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Batch, DataLoader, LoaderState } from '../data/loader.js';
-import { exportParams, exportStateDict, importStateDict, convertParam, writeFileAtomic } from './checkpoint.js';
+import { exportParams, exportStateDict, importStateDict, convertParam, torchShape, writeFileAtomic } from './checkpoint.js';
 import { type EpochMetrics, MetricAccumulator } from './metrics.js';
 import type { Model } from './model.js';
 import { SGD } from './optim.js';
@@ -203,7 +203,7 @@ export class Trainer {
     const params = this.model.params();
     params.forEach((p, i) => {
       const t = o.tensors.get(`momentum_buffer.${p.name}`);
-      if (!t || t.data.length !== p.buf.length) throw new Error(`checkpoint ${dir}: momentum buffer for ${p.name} is missing or has the wrong size`);
+      if (!t || t.data.length !== torchShape(p).reduce((a, b) => a * b, 1)) throw new Error(`checkpoint ${dir}: momentum buffer for ${p.name} is missing or has the wrong size`);
       p.backend.write(this.optimizer.velocity[i], convertParam(this.model, p, t.data, false));
     });
     this.epoch = state.epoch;

@@ -36,8 +36,10 @@ export interface VggOptions {
   classifierWidth?: number;
   /** Dropout after the two hidden FC layers (default 0.5, as the paper). */
   dropout?: number;
-  /** 'torchvision': AdaptiveAvgPool to 7x7 then FC (needs a 7x7 feature map: 224x224 input);
-   *  'small': flatten the final feature map directly (CIFAR-size inputs). 'auto' picks by feature size. */
+  /** 'torchvision': AdaptiveAvgPool2d((7,7)) then FC, exactly torchvision's VGG. Supported where the final
+   *  map is 7x7 (224x224 input: the pool is the identity) or 1x1 (32x32 input: the pool repeats each feature
+   *  49 times, folded into the first Linear, see Linear). 'small': flatten the final map into an FC of
+   *  h*w*c inputs. 'auto' (default): 'torchvision' where it is supported, else 'small'. */
   head?: 'auto' | 'torchvision' | 'small';
   /** Conv algorithm per layer name (e.g. 'features.3') or by function; default: see defaultConvAlgo. */
   algo?: Record<string, ConvAlgo> | ((name: string, cin: number, k: number, hw: number) => ConvAlgo);
@@ -47,7 +49,7 @@ export type LayerSpec =
   | { kind: 'conv'; name: string; in: ActShape; cout: number; k: 1 | 3; relu: boolean; algo: ConvAlgo }
   | { kind: 'bn' | 'lrn' | 'maxpool' | 'avgpool' | 'flatten'; name: string; in: ActShape }
   | { kind: 'relu'; name: string; in: ActShape; fused: boolean }
-  | { kind: 'linear'; name: string; in: ActShape; out: number; relu: boolean }
+  | { kind: 'linear'; name: string; in: ActShape; out: number; relu: boolean; /** torchvision repeats each input this many times */ repeat: number }
   | { kind: 'dropout'; name: string; in: ActShape; p: number };
 
 export interface VggSpec {
@@ -104,19 +106,25 @@ export function vggSpec(o: VggOptions): VggSpec {
       convs++;
     }
   }
-  let head: 'torchvision' | 'small' = opts.head === 'auto' ? (s.h === 7 && s.w === 7 ? 'torchvision' : 'small') : opts.head;
+  const torchvisionFits = (s.h === 7 && s.w === 7) || (s.h === 1 && s.w === 1);
+  if (opts.head === 'torchvision' && !torchvisionFits) {
+    throw new Error(`head 'torchvision' (AdaptiveAvgPool2d((7,7))) needs a 7x7 or 1x1 final feature map; input ${opts.inputSize}x${opts.inputSize} gives ${s.h}x${s.w}: use head 'small'`);
+  }
+  const head: 'torchvision' | 'small' = opts.head === 'auto' ? (torchvisionFits ? 'torchvision' : 'small') : opts.head;
+  // On a 1x1 map torchvision's pool repeats each feature 49 times; FC1 sees each input 49 times.
+  const repeat = head === 'torchvision' ? 49 / (s.h * s.w) : 1;
   if (head === 'torchvision') layers.push({ kind: 'avgpool', name: 'avgpool', in: s });
   const featureShape = s;
   layers.push({ kind: 'flatten', name: 'flatten', in: s });
   const W = opts.classifierWidth, flat: ActShape = { h: 1, w: 1, c: s.h * s.w * s.c };
   const vec = (c: number): ActShape => ({ h: 1, w: 1, c });
-  layers.push({ kind: 'linear', name: 'classifier.0', in: flat, out: W, relu: true });
+  layers.push({ kind: 'linear', name: 'classifier.0', in: flat, out: W, relu: true, repeat });
   layers.push({ kind: 'relu', name: 'classifier.1', in: vec(W), fused: true });
   layers.push({ kind: 'dropout', name: 'classifier.2', in: vec(W), p: opts.dropout });
-  layers.push({ kind: 'linear', name: 'classifier.3', in: vec(W), out: W, relu: true });
+  layers.push({ kind: 'linear', name: 'classifier.3', in: vec(W), out: W, relu: true, repeat: 1 });
   layers.push({ kind: 'relu', name: 'classifier.4', in: vec(W), fused: true });
   layers.push({ kind: 'dropout', name: 'classifier.5', in: vec(W), p: opts.dropout });
-  layers.push({ kind: 'linear', name: 'classifier.6', in: vec(W), out: opts.numClasses, relu: false });
+  layers.push({ kind: 'linear', name: 'classifier.6', in: vec(W), out: opts.numClasses, relu: false, repeat: 1 });
   const cfgLabel = typeof o.config === 'string' ? o.config : 'custom';
   const label = `vgg-${cfgLabel}${opts.batchNorm ? '_bn' : ''}${opts.widthMultiplier !== 1 ? `-w${opts.widthMultiplier}` : ''}-${opts.inputSize}px`;
   return { label, options: opts, layers, input: { h: opts.inputSize, w: opts.inputSize, c: opts.inChannels }, numClasses: opts.numClasses, featureShape, head };
@@ -134,7 +142,7 @@ export function specParamShapes(spec: VggSpec): Map<string, number[]> {
   for (const l of spec.layers) {
     if (l.kind === 'conv') { m.set(`${l.name}.weight`, [l.cout, l.in.c, l.k, l.k]); m.set(`${l.name}.bias`, [l.cout]); }
     else if (l.kind === 'bn') { m.set(`${l.name}.weight`, [l.in.c]); m.set(`${l.name}.bias`, [l.in.c]); }
-    else if (l.kind === 'linear') { m.set(`${l.name}.weight`, [l.out, l.in.c]); m.set(`${l.name}.bias`, [l.out]); }
+    else if (l.kind === 'linear') { m.set(`${l.name}.weight`, [l.out, l.in.c * l.repeat]); m.set(`${l.name}.bias`, [l.out]); }
   }
   return m;
 }

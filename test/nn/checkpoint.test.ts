@@ -77,6 +77,36 @@ test('a saved state_dict loads into a fresh model and reproduces its outputs; fi
   }
 });
 
+test('torchvision head on a 1x1 map: FC1 exports as [out, 49*in] (ours in block 0), imports exactly, sums blocks from torchvision', async () => {
+  const m = tinyModel(reference, { batchNorm: true }, 4); // 4x4 input, two pools: a 1x1x4 map, FC1 of 4*49 columns
+  const fc1 = m.params().find((p) => p.name === 'classifier.0.weight')!;
+  assert.equal([fc1.shape, fc1.repeatCols], [[5, 4], 49]);
+  const ours = await reference.read(fc1.buf);
+  const sd = await exportStateDict(m);
+  const t = sd.find((e) => e.name === 'classifier.0.weight')!;
+  assert.equal(t.shape, [5, 4 * 49]);
+  for (let r = 0; r < 5; r++) for (let c = 0; c < 4; c++) for (let j = 0; j < 49; j++) {
+    assert.is(t.data[(r * 4 + c) * 49 + j], j === 0 ? ours[r * 4 + c] : 0);
+  }
+  const tensors = new Map(sd.map((e) => [e.name, { dtype: e.dtype ?? 'F32', shape: e.shape, data: e.data }]));
+  reference.write(fc1.buf, new Float32Array(20));
+  importStateDict(m, tensors);
+  assert.equal(await reference.read(fc1.buf), ours);
+  // Weights trained by torchvision spread over the 49 blocks: ours is their sum (the same function).
+  const spread = new Float32Array(5 * 4 * 49).map((_, i) => ((i % 7) - 3) / 8);
+  tensors.set('classifier.0.weight', { dtype: 'F32', shape: [5, 196], data: spread });
+  importStateDict(m, tensors);
+  const folded = await reference.read(fc1.buf);
+  for (let rc = 0; rc < 20; rc++) {
+    let s = 0;
+    for (let j = 0; j < 49; j++) s += spread[rc * 49 + j];
+    assert.ok(Math.abs(folded[rc] - s) < 1e-5, `column ${rc}: ${folded[rc]} vs ${s}`);
+  }
+  tensors.set('classifier.0.weight', { dtype: 'F32', shape: [5, 4], data: ours });
+  assert.throws(() => importStateDict(m, tensors, 'x.safetensors'), /x\.safetensors: tensor classifier\.0\.weight has shape \[5,4\] but the model needs \[5,196\]/);
+  m.dispose();
+});
+
 /** A synthetic 4-class dataset of 6x6x1 images whose class shows in the pixels, so loss moves. */
 function synthetic(len: number): Dataset {
   return {

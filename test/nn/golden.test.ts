@@ -1,9 +1,13 @@
 // Golden fixtures from PyTorch (test/fixtures/golden): logits, loss, every gradient and one SGD step, on every backend.
+//
+// Parameters are compared in OUR layout (the fixture's tensors converted by convertParam): for the folded
+// torchvision head (tvhead) only the sum of torchvision's 49 column blocks is ours, and the sum of their
+// gradients is our gradient.
 import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Backend } from '../../src/backend.js';
-import { exportParams, exportStateDict, importStateDict } from '../../src/nn/checkpoint.js';
+import { convertParam, exportStateDict, importStateDict } from '../../src/nn/checkpoint.js';
 import { Model, singleBackendPlan } from '../../src/nn/model.js';
 import { SGD } from '../../src/nn/optim.js';
 import { type SafeTensor, parseSafetensors } from '../../src/nn/safetensors.js';
@@ -14,7 +18,7 @@ import { normRelErr } from './util.js';
 const DIR = new URL('../../../test/fixtures/golden/', import.meta.url);
 const TOL = 1e-4;
 
-interface GoldenMeta { cfg: CfgItem[]; batchNorm: boolean; inputSize: number; inChannels: number; numClasses: number;
+interface GoldenMeta { cfg: CfgItem[]; head?: 'small' | 'torchvision'; batchNorm: boolean; inputSize: number; inChannels: number; numClasses: number;
   classifierWidth: number; dropout: number; batch: number; lr: number; momentum: number; weightDecay: number; nesterov: boolean }
 
 function load(variant: string): { meta: GoldenMeta; t: Map<string, SafeTensor> } {
@@ -41,7 +45,7 @@ function get(t: Map<string, SafeTensor>, name: string): Float32Array {
 async function runGolden(variant: string, label: string, be: Backend): Promise<string[]> {
   const { meta, t } = load(variant);
   const spec = vggSpec({ config: meta.cfg, batchNorm: meta.batchNorm, inputSize: meta.inputSize, inChannels: meta.inChannels,
-    numClasses: meta.numClasses, classifierWidth: meta.classifierWidth, dropout: meta.dropout, head: 'small' });
+    numClasses: meta.numClasses, classifierWidth: meta.classifierWidth, dropout: meta.dropout, head: meta.head ?? 'small' });
   const model = new Model(spec, singleBackendPlan(be));
   const failures: string[] = [];
   const cmp = (what: string, ours: Float32Array, theirs: Float32Array, floor = 1e-12) => {
@@ -57,18 +61,23 @@ async function runGolden(variant: string, label: string, be: Backend): Promise<s
     cmp('logits', await model.readLogits(n), get(t, 'logits'));
     cmp('loss', Float32Array.of(loss), get(t, 'loss'));
     await model.backward(n);
-    const grads = await exportParams(model, (p) => p.grad);
+    const params = model.params();
+    const grads = new Map<string, Float32Array>();
+    for (const p of params) grads.set(p.name, await p.backend.read(p.grad));
     // A conv bias feeding BN has a true gradient of 0 (BN subtracts the mean); both sides hold rounding
     // noise there, so those tensors are judged against the norm of their layer's weight gradient.
     const floorOf = (name: string) => {
       if (!meta.batchNorm || !name.endsWith('.bias') || !name.startsWith('features.')) return 1e-12;
-      const w = grads.find((g) => g.name === name.replace(/bias$/, 'weight'));
-      return w && w.shape.length === 4 ? Math.hypot(...w.data) : 1e-12;
+      const w = params.find((p) => p.name === name.replace(/bias$/, 'weight'));
+      return w && w.layout === 'hwio' ? Math.hypot(...grads.get(w.name)!) : 1e-12;
     };
-    for (const g of grads) cmp(`grad.${g.name}`, g.data, get(t, `grad.${g.name}`), floorOf(g.name));
-    const opt = new SGD(model.params(), { lr: meta.lr, momentum: meta.momentum, weightDecay: meta.weightDecay, nesterov: meta.nesterov });
+    for (const p of params) cmp(`grad.${p.name}`, grads.get(p.name)!, convertParam(model, p, get(t, `grad.${p.name}`), false), floorOf(p.name));
+    const opt = new SGD(params, { lr: meta.lr, momentum: meta.momentum, weightDecay: meta.weightDecay, nesterov: meta.nesterov });
     opt.step(meta.lr);
+    for (const p of params) cmp(`after.${p.name}`, await p.backend.read(p.buf), convertParam(model, p, get(t, `after.${p.name}`), false));
+    const paramNames = new Set(params.map((p) => p.name));
     for (const e of await exportStateDict(model)) {
+      if (paramNames.has(e.name)) continue;
       if (e.name.endsWith('num_batches_tracked')) {
         const before = get(t, e.name)[0];
         if (e.data[0] !== before + 1) failures.push(`${variant}/${label} ${e.name}: ${e.data[0]}, expected ${before + 1}`);
@@ -83,7 +92,7 @@ async function runGolden(variant: string, label: string, be: Backend): Promise<s
   return failures;
 }
 
-for (const variant of ['plain', 'bn']) {
+for (const variant of ['plain', 'bn', 'tvhead']) {
   test(`golden ${variant}: logits, loss, gradients, weights after one SGD step within ${TOL} on reference and every backend`, async () => {
     const list = [{ label: 'reference', backend: reference as Backend }, ...(await backendsUnderTest())];
     const failures: string[] = [];

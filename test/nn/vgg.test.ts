@@ -39,12 +39,29 @@ test('Table 1: conv layer counts and torchvision feature indices', () => {
   for (const l of ones) assert.is(l.kind === 'conv' && l.algo, 'im2col_gemm');
 });
 
+test('torchvision head at 32x32 (1x1 map, folded 49x repeat) has torchvision\'s parameter counts; small head; bad sizes', () => {
+  for (const [config, batchNorm, n] of [['A', false, 132_863_336], ['D', true, 138_365_992]] as const) {
+    const spec = vggSpec({ config, batchNorm, inputSize: 32 });
+    assert.is(spec.head, 'torchvision');
+    assert.is(paramCount(spec), n, `${config} at 32x32`);
+  }
+  const s = vggSpec({ config: 'A', inputSize: 32, numClasses: 10 });
+  const fc1 = s.layers.find((l) => l.name === 'classifier.0');
+  assert.equal(fc1?.kind === 'linear' && [fc1.in.c, fc1.repeat], [512, 49]);
+  assert.is(s.layers.filter((l) => l.kind === 'avgpool').length, 1);
+  const small = vggSpec({ config: 'A', inputSize: 32, numClasses: 10, head: 'small' });
+  assert.is(paramCount(small), paramCount(s) - 4096 * 512 * 48);
+  // 64x64 gives a 2x2 map: auto falls back to the small head; asking for torchvision's is an error.
+  assert.is(vggSpec({ config: 'A', inputSize: 64 }).head, 'small');
+  assert.throws(() => vggSpec({ config: 'A', inputSize: 64, head: 'torchvision' }), /7x7 or 1x1 final feature map; input 64x64 gives 2x2/);
+});
+
 test('small-input head, width multiplier, algorithm defaults', () => {
-  const s = vggSpec({ config: 'A', batchNorm: true, inputSize: 32, numClasses: 10, widthMultiplier: 0.125, inChannels: 1 });
+  const s = vggSpec({ config: 'A', batchNorm: true, inputSize: 32, numClasses: 10, widthMultiplier: 0.125, inChannels: 1, head: 'small' });
   assert.is(s.head, 'small');
   assert.equal(s.featureShape, { h: 1, w: 1, c: 64 });
   const lin = s.layers.filter((l) => l.kind === 'linear');
-  assert.equal(lin.map((l) => l.kind === 'linear' && [l.in.c, l.out]), [[64, 512], [512, 512], [512, 10]]);
+  assert.equal(lin.map((l) => l.kind === 'linear' && [l.in.c, l.out, l.repeat]), [[64, 512, 1], [512, 512, 1], [512, 10, 1]]);
   const algos = s.layers.flatMap((l) => (l.kind === 'conv' ? [l.algo] : []));
   assert.is(algos[0], 'im2col_gemm');
   // 32 -> 16 -> 8 -> 4 -> 2: the two convs of the last block see 2x2 maps.
