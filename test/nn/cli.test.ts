@@ -21,6 +21,8 @@ test('bad flags get a clear error naming the flag', () => {
   assert.match(parseError(['--batch-size', '2.5']), /--batch-size must be an integer >= 1/);
   assert.match(parseError(['--backend', 'cuda']), /--backend must be one of wasm, webgpu, reference, auto/);
   assert.match(parseError(['--lr-schedule', 'exp']), /--lr-schedule must be one of plateau, step, cosine, constant/);
+  assert.match(parseError(['--head', 'avg']), /--head must be one of auto, torchvision, small, got "avg"/);
+  assert.match(parseError(['--fit', 'crop']), /--fit must be one of pad, resize, got "crop"/);
   assert.match(parseError(['--dataset', 'imagenet']), /--dataset.*imagenet.*(mnist|choices)/);
   assert.match(parseError(['--model', 'F']), /--model.*unknown model "F"/);
   assert.match(parseError(['--frobnicate']), /unknown option '--frobnicate'/);
