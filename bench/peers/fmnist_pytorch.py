@@ -3,7 +3,7 @@
 SGD lr 0.01, momentum 0.9, weight decay 5e-4), so vggrt's one-epoch accuracy has a same-machine reference with
 the same preprocessing. Needs Debian's python3-torch and python3-torchvision; reads the IDX files of Debian's
 dataset-fashion-mnist. Run: /usr/bin/python3 bench/peers/fmnist_pytorch.py [--init torchvision|glorot]
-[--fit pad|resize] [--seed N] [--threads 2]
+[--fit pad|resize] [--head torchvision|small] [--seed N] [--threads 2]
 """
 import argparse
 import gzip
@@ -44,6 +44,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--init', choices=['torchvision', 'glorot'], default='torchvision')
     ap.add_argument('--fit', choices=['pad', 'resize'], default='pad')
+    ap.add_argument('--head', choices=['torchvision', 'small'], default='torchvision')
     ap.add_argument('--seed', type=int, default=1)
     ap.add_argument('--threads', type=int, default=2)
     a = ap.parse_args()
@@ -54,6 +55,9 @@ def main():
 
     model = torchvision.models.vgg11_bn(num_classes=10)
     model.features[0] = nn.Conv2d(1, 64, kernel_size=3, padding=1)  # grey images: one input channel
+    if a.head == 'small':  # vggrt's small head: the 1x1x512 map straight into FC1 (no 49x repeat)
+        model.avgpool = nn.Identity()
+        model.classifier[0] = nn.Linear(512, 4096)
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             if a.init == 'glorot':
@@ -81,7 +85,7 @@ def main():
     with torch.no_grad():
         for i in range(0, len(xte), 500):
             correct += (model(xte[i:i + 500]).argmax(1) == yte[i:i + 500]).sum().item()
-    print(json.dumps({'peer': 'pytorch', 'torch': torch.__version__, 'model': 'vgg11_bn', 'init': a.init, 'fit': a.fit,
+    print(json.dumps({'peer': 'pytorch', 'torch': torch.__version__, 'model': 'vgg11_bn', 'init': a.init, 'fit': a.fit, 'head': a.head,
                       'seed': a.seed, 'threads': a.threads, 'epoch_s': round(train_s, 1),
                       'img_per_s': round(len(xtr) / train_s, 1), 'test_top1': correct / len(xte)}))
 
