@@ -1,6 +1,10 @@
 // Worker pool over one shared memory: kernel calls go out through Atomics on a control block, not postMessage.
-import { DONE, ERROR, FN_EXIT, MAX_ARGS, SPIN_ITERATIONS, controlBlockBytes, functionNames, slotWord } from './protocol.js';
+import { DONE, ERROR, FN_EXIT, MAX_ARGS, controlBlockBytes, functionNames, slotWord } from './protocol.js';
 import type { WorkerInit, WorkerReply } from './worker.js';
+
+/** How long the caller polls for the workers to finish before sleeping in Atomics.wait (ms; the workers
+ *  poll as long for the next call, see worker.ts): a futex wake-up costs 120-250 us on the 2-core VM. */
+const SPIN_MS = 2;
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 
@@ -119,11 +123,13 @@ export class ThreadPool {
     let ownError: unknown;
     try { this.call(name, ...argsPerThread[0]); } catch (e) { ownError = e; }
     const target = jobs - 1;
-    let spins = 0;
+    let spins = 0, t0 = -1;
     for (;;) {
       const done = Atomics.load(i32, DONE);
       if (done >= target) break;
-      if (this.canBlock && ++spins > SPIN_ITERATIONS) Atomics.wait(i32, DONE, done, 100);
+      if (!this.canBlock || (++spins & 1023) !== 0) continue;
+      if (t0 < 0) t0 = performance.now();
+      else if (performance.now() - t0 > SPIN_MS) Atomics.wait(i32, DONE, done, 100);
     }
     if (ownError) throw ownError;
     const failed = Atomics.load(i32, ERROR);

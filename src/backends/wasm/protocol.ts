@@ -21,6 +21,3 @@ export function functionNames(module: WebAssembly.Module): string[] {
   return WebAssembly.Module.exports(module).filter((e) => e.kind === 'function').map((e) => e.name).sort();
 }
 
-/** How long a waiting side spins on the shared word before sleeping in Atomics.wait: kernels in a
- *  training step follow each other within microseconds, and a futex wake costs tens of them. */
-export const SPIN_ITERATIONS = 20000;

@@ -1,7 +1,13 @@
 // Compute worker: instantiates the kernel module over the shared memory and runs calls posted through Atomics.
 //
 // Imports nothing by bare name: a browser module worker does not see the page's import map.
-import { DONE, ERROR, FN_EXIT, SLOT_WORDS, SPIN_ITERATIONS, functionNames, slotWord } from './protocol.js';
+import { DONE, ERROR, FN_EXIT, SLOT_WORDS, functionNames, slotWord } from './protocol.js';
+
+/** How long an idle worker polls for the next call before it sleeps in Atomics.wait (ms; pool.ts's caller
+ *  polls as long). Measured on the 2-core VM: a sleeping worker starts 120-250 us after the notify, a
+ *  polling one within a few us; the old 20000 polls (~0.3 ms) let it fall asleep in the tail of a fused
+ *  Winograd call or between the small kernels of a training step. */
+const SPIN_MS = 2;
 
 export interface WorkerInit {
   module: WebAssembly.Module;
@@ -28,9 +34,12 @@ function serve(init: WorkerInit, instance: WebAssembly.Instance): void {
   let seen = 0; // the pool zeroes the block before spawning; a job may already be posted when we get here
   const args: number[] = [];
   for (;;) {
-    let spins = 0;
+    // Poll for SPIN_MS (reading the clock every 1024 polls) before sleeping.
+    let spins = 0, t0 = -1;
     while (Atomics.load(i32, base) === seen) {
-      if (++spins > SPIN_ITERATIONS) Atomics.wait(i32, base, seen);
+      if ((++spins & 1023) !== 0) continue;
+      if (t0 < 0) t0 = performance.now();
+      else if (performance.now() - t0 > SPIN_MS) Atomics.wait(i32, base, seen);
     }
     seen = Atomics.load(i32, base);
     const fn = i32[base + 1];

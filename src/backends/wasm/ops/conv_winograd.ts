@@ -80,6 +80,13 @@ function fusedChunk(ctx: WasmContext, m: number, tiles: number, g: Geometry): nu
   return Math.max(1, Math.min(c, chunkTiles(m, tiles, g.cin + g.cout)));
 }
 
+/** The smallest run of tiles a thread claims in the fused passes (they claim a quarter of what is left,
+ *  up to `chunk`): chunk/div rounded to whole micro-tile rows. The filter gradient uses div 2, as each of
+ *  its claims re-reads and re-writes the thread's whole dU. */
+function minClaim(chunk: number, mr: number, div: number): number {
+  return Math.min(chunk, Math.max(mr, Math.ceil(chunk / div / mr) * mr));
+}
+
 /** y = Winograd conv of x with the transformed filter u (+ bias) (ReLU), phase by phase over chunks of
  *  tiles: each phase split over the threads (the GEMM by position). */
 function winogradConvPhased(ctx: WasmContext, m: number, x: number, u: number, uTrans: boolean, y: number, bias: number, relu: boolean,
@@ -105,7 +112,7 @@ function winogradConvPhased(ctx: WasmContext, m: number, x: number, u: number, u
 }
 
 /** y = Winograd conv of x with the transformed filter u (+ bias) (ReLU). Fused (when fusedChunk allows):
- *  one parallel call in which every thread claims chunks of tiles from an atomic counter and runs all
+ *  one parallel call in which every thread claims runs of tiles from an atomic counter and runs all
  *  three phases on them (assembly/winograd_fused.ts), so there is no barrier between phases and a thread
  *  that is descheduled for a while is covered by the other. */
 function winogradConv(ctx: WasmContext, m: number, x: number, u: number, uTrans: boolean, y: number, bias: number, relu: boolean,
@@ -129,7 +136,8 @@ function winogradConv(ctx: WasmContext, m: number, x: number, u: number, uTrans:
   new Int32Array(ctx.memory.buffer, counter, 1)[0] = 0;
   const flags = (bias ? 1 : 0) | (relu ? 2 : 0);
   const args = Array.from({ length: jobs }, (_, i) => [m, x, up, y, bias, g.h, g.w, g.cin, g.cout, g.oh, g.ow, tilesH, tilesW, g.pad,
-    tiles, chunk, v + i * vBytes, mm + i * mBytes, flags, sc + i * SCRATCH_BYTES, aws + i * aBytes, kcb, mr, upPos, counter]);
+    tiles, chunk, v + i * vBytes, mm + i * mBytes, flags, sc + i * SCRATCH_BYTES, aws + i * aBytes, kcb, mr, upPos, counter,
+    minClaim(chunk, mr, 4)]);
   timed('fused', () => ctx.pool.parallel('winograd_fused_forward', args));
 }
 
@@ -182,7 +190,7 @@ function backwardFilterFused(ctx: WasmContext, m: number, x: number, dy: number,
   new Int32Array(ctx.memory.buffer, counter, 1)[0] = 0;
   const args = Array.from({ length: jobs }, (_, i) => [m, x, dy, du + i * duBytes, g.h, g.w, g.cin, g.cout, g.oh, g.ow, tilesH, tilesW,
     g.pad, tiles, chunk, v + i * vBytes, dm + i * mBytes, sc + i * SCRATCH_BYTES, gws + i * gBytes, bl.mcb, bl.kcb, bl.ncb, bl.mr,
-    duPos, counter]);
+    duPos, counter, minClaim(chunk, mr, 2)]);
   timed('fused', () => ctx.pool.parallel('winograd_fused_filter_grad', args));
   for (let i = 0; i < jobs; i++) {
     parallel(ctx, `winograd_f${m}x${m}_filter_adjoint`, g.cin, g.cin * g.cout * t * t, (a, b, j) =>
