@@ -54,7 +54,8 @@ export function linkTransferModel(links: Record<string, LinkCost>): TransferMode
   };
 }
 
-export interface Choice { backend: string; algo: string; ms: number }
+/** oneCall: the time is a single warm call (the tuner stopped there: far behind the best of the slot). */
+export interface Choice { backend: string; algo: string; ms: number; oneCall?: boolean }
 export interface PlanEntry extends Choice { runnerUp?: Choice }
 export interface Dropped { layer: string; pass: Pass; backend: string; algo: string; reason: string }
 export interface Transfer { layer: string; what: string; from: string; to: string; bytes: number; ms: number }
@@ -297,8 +298,9 @@ export function planFromAssignment(layers: LayerSpec[], a: Assignment, measured:
       passes: Object.fromEntries(presentPasses(l).map((p) => {
         const c = a[i][p]!, opts = measured.options[i][PASSES.indexOf(p)];
         const ms = lookupMs(measured, i, p, c, l.id);
+        const oneCall = opts.find((o) => o.backend === c.backend && o.algo === c.algo)?.oneCall;
         const runnerUp = opts.find((o) => o.backend !== c.backend || o.algo !== c.algo);
-        return [p, { backend: c.backend, algo: c.algo, ms, ...(runnerUp ? { runnerUp } : {}) }];
+        return [p, { backend: c.backend, algo: c.algo, ms, ...(oneCall ? { oneCall } : {}), ...(runnerUp ? { runnerUp } : {}) }];
       })),
     })),
     totalMs: sim.totalMs, computeMs: sim.computeMs, transferMs: sim.transferMs, transfers: sim.transfers,
@@ -342,6 +344,11 @@ export async function planChain(layers: LayerSpec[], cost: CostFn, transfer: Tra
 
 // ---------- printing ----------
 
+/** What kind of drop a reason records: the tuner's cuts (src/runtime/prune.ts) start with their kind. */
+export function dropKind(reason: string): 'pruned' | 'skipped' | 'failed' {
+  return reason.startsWith('pruned:') ? 'pruned' : reason.startsWith('skipped:') ? 'skipped' : 'failed';
+}
+
 const f = (ms: number) => (ms < 10 ? ms.toFixed(3) : ms.toFixed(1));
 
 /** The plan as a fixed-width table: layer, pass, backend, algorithm, measured ms, runner-up. */
@@ -350,20 +357,33 @@ export function formatPlan(plan: Plan): string {
   for (const l of plan.layers) for (const p of PASSES) {
     const e = l.passes[p];
     if (!e) continue;
-    rows.push([l.id, p, e.backend, e.algo, f(e.ms), e.runnerUp ? `${e.runnerUp.backend}/${e.runnerUp.algo} ${f(e.runnerUp.ms)}` : '-']);
+    const one = (c: Choice) => (c.oneCall ? ' (1 call)' : '');
+    rows.push([l.id, p, e.backend, e.algo, f(e.ms) + one(e), e.runnerUp ? `${e.runnerUp.backend}/${e.runnerUp.algo} ${f(e.runnerUp.ms)}${one(e.runnerUp)}` : '-']);
   }
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   const line = (r: string[]) => r.map((v, c) => v.padEnd(widths[c])).join('  ').trimEnd();
   const out = [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)];
   out.push(`step: ${f(plan.totalMs)} ms = compute ${f(plan.computeMs)} + transfers ${f(plan.transferMs)} (${plan.transfers.length} moves)`);
-  // Candidates the tuner chose not to run (hopelessly behind) are counted; real failures are listed.
-  const skipped = plan.dropped.filter((d) => d.reason.startsWith('skipped:'));
-  const failed = plan.dropped.filter((d) => !d.reason.startsWith('skipped:'));
+  // Every candidate not in the plan's options is listed with its reason: failures one per line, the tuner's cuts
+  // (pruned after one call, skipped without a call) grouped per layer, pass, backend and reason.
+  const failed = plan.dropped.filter((d) => dropKind(d.reason) === 'failed');
   if (failed.length) {
     out.push(`dropped ${failed.length} candidate(s):`);
     for (const d of failed) out.push(`  ${d.layer} ${d.pass} ${d.backend}/${d.algo}: ${d.reason}`);
   }
-  if (skipped.length) out.push(`skipped ${skipped.length} candidate(s) far behind the best on another backend`);
+  for (const [kind, what] of [['pruned', 'after one call'], ['skipped', 'without a call, far behind the best on another backend']] as const) {
+    const ds = plan.dropped.filter((d) => dropKind(d.reason) === kind);
+    if (!ds.length) continue;
+    out.push(`${kind} ${ds.length} candidate(s) ${what}:`);
+    const groups = new Map<string, { head: string; algos: string[]; reason: string }>();
+    for (const d of ds) {
+      const k = `${d.layer}|${d.pass}|${d.backend}|${d.reason}`;
+      const g = groups.get(k) ?? { head: `${d.layer} ${d.pass} ${d.backend}`, algos: [], reason: d.reason };
+      g.algos.push(d.algo);
+      groups.set(k, g);
+    }
+    for (const g of groups.values()) out.push(`  ${g.head}/${g.algos.length > 1 ? `{${g.algos.join(',')}}` : g.algos[0]}: ${g.reason}`);
+  }
   return out.join('\n');
 }
 

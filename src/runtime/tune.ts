@@ -1,5 +1,6 @@
 // The planner's measurement harness: times conv candidates (backend x algorithm x pass) warm on real backends,
-// fits the cost of moving bytes between backends, goes through the tuning cache, and hands the chain to the search.
+// cutting hopeless ones after one call (prune.ts), fits the cost of moving bytes between backends, goes through the
+// tuning cache, and hands the chain to the search.
 //
 // Use from a trainer:
 //   const plan = await planModel(convChainOfSpec(spec.layers, batch), [wasm, webgpu], { cache: { dir: '.tuning' } });
@@ -10,9 +11,9 @@
 // loss, call planModel again without that backend: every time comes from the cache, so it takes milliseconds.
 import { type Backend, type Buf, CONV_ALGOS, type ConvAlgo, type ConvShape, algoApplies, convOutSize } from '../backend.js';
 import {
-  type Candidate, type LayerSpec, type LinkCost, type Pass, PASSES, type Plan, bestUniformPlan, linkTransferModel,
-  measureCosts, searchPlan,
+  type Candidate, type LayerSpec, type LinkCost, type Pass, PASSES, type Plan, bestUniformPlan, linkTransferModel, searchPlan,
 } from './planner.js';
+import { type Probe, measureCostsPruned } from './prune.js';
 import { TuningCache, type TuningCacheOptions, type TuningEntry, backendIdentity, shapeKey, tuningKey } from './tuning_cache.js';
 
 /** A conv layer of the model. `inputGrad: false` (the first layer) skips backward_data. */
@@ -37,13 +38,16 @@ export interface PlanModelOptions {
   algos?: readonly ConvAlgo[];
   /** false plans inference (forward only). Default true. */
   training?: boolean;
-  /** Timed repeats per candidate after one warm-up run (default 5). */
+  /** Most timed calls per candidate after its warm-up (default 5). */
   repeats?: number;
-  /** Stop timing a candidate after one sample when it is this many times slower than the best so far (default 4). */
+  /** Time budget of one candidate's timed calls, after at least 3 (default 250 ms). */
+  budgetMs?: number;
+  /** A candidate whose first warm call is this many times the best of its layer/pass stops there: dropped when
+   *  behind the best on its own backend, kept with that one time otherwise (default 3; see prune.ts). */
   pruneFactor?: number;
   /** Skip a backend's remaining algorithms for a (layer, pass) once its best there is this many times slower than
    *  the best on another backend (default 8): changing the algorithm gains at most ~5x (Winograd F(6x6) over
-   *  direct), so it cannot catch up. Keeps tuning with a slow device (a software GPU) in seconds, not minutes. */
+   *  direct), so it cannot catch up. Keeps tuning beside a slow device (a software GPU) in seconds. */
   skipFactor?: number;
   /** An open cache, options to open one, or false for no persistence. */
   cache?: TuningCache | TuningCacheOptions | false;
@@ -82,15 +86,29 @@ function upload(b: Backend, length: number, owned: Buf[]): Buf {
   return buf;
 }
 
-export interface CandidateTiming { ms: number; samples: number; warmupMs: number; pruned: boolean }
+export interface CandidateTiming { ms: number; samples: number; warmupMs: number; firstMs: number }
 
-/** Median warm time of one conv pass with one algorithm; throws whatever the backend throws. */
-export async function timeConvCandidate(backend: Backend, shape: ConvShape, pass: Pass, algo: ConvAlgo,
-  opts: { repeats?: number; bestSoFarMs?: number; pruneFactor?: number } = {}): Promise<CandidateTiming> {
+export interface TimingOptions {
+  /** Most timed calls, the first warm call included (default 5). */
+  repeats?: number;
+  /** Stop adding calls once the timed ones add up to this many ms, after at least 3 (default 250): a slow
+   *  candidate's median needs fewer samples to be trusted than a fast one's. */
+  budgetMs?: number;
+}
+
+/** A conv candidate, allocated and warmed up (compile and first-touch costs happen there), its first warm call
+ *  timed; full() adds calls up to the repeats or the time budget and returns the median. Call release() after. */
+export interface ConvProbe { warmupMs: number; firstMs: number; full(): Promise<CandidateTiming>; release(): void }
+
+/** Sets up one conv pass with one algorithm and times its warm-up and first warm call; throws whatever the backend throws. */
+export async function probeConvCandidate(backend: Backend, shape: ConvShape, pass: Pass, algo: ConvAlgo, opts: TimingOptions = {}): Promise<ConvProbe> {
   const { oh, ow } = convOutSize(shape);
   const xLen = shape.n * shape.h * shape.w * shape.cin, yLen = shape.n * oh * ow * shape.cout;
   const wLen = shape.kh * shape.kw * shape.cin * shape.cout;
   const owned: Buf[] = [];
+  const release = () => {
+    for (const b of owned.splice(0)) { try { backend.free(b); } catch { /* a lost device cannot free; nothing to do */ } }
+  };
   try {
     let runOnce: () => void;
     if (pass === 'forward') {
@@ -105,29 +123,33 @@ export async function timeConvCandidate(backend: Backend, shape: ConvShape, pass
       const dw = upload(backend, wLen, owned), db = upload(backend, shape.cout, owned);
       runOnce = () => backend.run('conv2d_backward_filter', { x, dy, dw, db, shape, algo, beta: 0 });
     }
+    const timed = async () => { const s = performance.now(); runOnce(); await backend.sync(); return performance.now() - s; };
     await backend.sync();
-    const t0 = performance.now();
-    runOnce();
-    await backend.sync();
-    const warmupMs = performance.now() - t0;
-    const repeats = opts.repeats ?? 5, prune = opts.pruneFactor ?? 4;
-    // Far behind even counting compile time: the first run is the (over)estimate; no need to run it again.
-    // This keeps tuning on a slow device (a software GPU) from costing minutes.
-    if (opts.bestSoFarMs !== undefined && warmupMs > 2 * prune * opts.bestSoFarMs) return { ms: warmupMs, samples: 0, warmupMs, pruned: true };
-    const samples: number[] = [];
-    for (let r = 0; r < repeats; r++) {
-      const s = performance.now();
-      runOnce();
-      await backend.sync();
-      samples.push(performance.now() - s);
-      // A candidate far behind the best one so far cannot win: one sample is enough to say so.
-      if (r === 0 && opts.bestSoFarMs !== undefined && samples[0] > prune * opts.bestSoFarMs) break;
-    }
-    samples.sort((a, b) => a - b);
-    return { ms: samples[samples.length >> 1], samples: samples.length, warmupMs, pruned: samples.length < repeats };
-  } finally {
-    for (const b of owned) { try { backend.free(b); } catch { /* a lost device cannot free; nothing to do */ } }
+    // The warm-up takes the compile, workspace growth and first touch of fresh memory: up to 10x a warm call on
+    // wasm (measured on VGG-11's layers), more on a GPU. Deciding from it would drop good candidates.
+    const warmupMs = await timed();
+    const firstMs = await timed();
+    const repeats = Math.max(1, opts.repeats ?? 5), budget = opts.budgetMs ?? 250;
+    return {
+      warmupMs, firstMs, release,
+      async full() {
+        const samples = [firstMs];
+        let spent = firstMs;
+        while (samples.length < repeats && !(samples.length >= 3 && spent >= budget)) { const t = await timed(); samples.push(t); spent += t; }
+        samples.sort((a, b) => a - b);
+        return { ms: samples[samples.length >> 1], samples: samples.length, warmupMs, firstMs };
+      },
+    };
+  } catch (e) {
+    release();
+    throw e;
   }
+}
+
+/** Median warm time of one conv pass with one algorithm (warm-up, then up to `repeats` calls within the budget). */
+export async function timeConvCandidate(backend: Backend, shape: ConvShape, pass: Pass, algo: ConvAlgo, opts: TimingOptions = {}): Promise<CandidateTiming> {
+  const probe = await probeConvCandidate(backend, shape, pass, algo, opts);
+  try { return await probe.full(); } finally { probe.release(); }
 }
 
 /** Time to read `elements` floats from one backend and write them to another: the fastest of `repeats`, since
@@ -187,9 +209,9 @@ function otherSpec(l: ModelOtherLayer, labels: string[], training: boolean): Lay
 const TRANSIENT = /lost|destroyed|out of memory|timeout/i;
 
 /**
- * Measures (or reads from the cache) every candidate of every layer and pass on every backend, measures the
- * links between backends, and returns the plan minimising the training step. Failing candidates end in
- * plan.dropped with their reason; plan.meta holds backend descriptions, tuning time, cache hits, and the best
+ * Measures (or reads from the cache) every candidate of every layer and pass on every backend, cutting those that
+ * cannot win after their first warm call (prune.ts), measures the links between backends, and returns the plan
+ * minimising the training step. Failing, pruned and skipped candidates end in plan.dropped with their reason; plan.meta holds backend descriptions, tuning time, cache hits, and the best
  * single-backend single-algorithm plan's time for comparison.
  */
 export async function planModel(layers: ModelLayer[], backends: Backend[], opts: PlanModelOptions = {}): Promise<Plan> {
@@ -201,47 +223,53 @@ export async function planModel(layers: ModelLayer[], backends: Backend[], opts:
   const ids = new Map(labels.map((l, i) => [l, backendIdentity(backends[i])]));
   const cache = opts.cache instanceof TuningCache ? opts.cache : await TuningCache.open(opts.cache === false ? { storage: 'memory' } : opts.cache ?? {});
   const specs = layers.map((l) => (l.kind === 'other' ? otherSpec(l, labels, training) : convSpec(l, labels, opts.algos ?? CONV_ALGOS, training)));
-  const bestSoFar = new Map<string, number>();
-  /** Best time per (layer, pass, backend) seen so far, cached or measured, for the skip rule. */
-  const bestOn = new Map<string, number>();
-  const skipFactor = opts.skipFactor ?? 8;
-  const note = (slot: string, backend: string, ms: number) => {
-    bestSoFar.set(slot, Math.min(ms, bestSoFar.get(slot) ?? Infinity));
-    bestOn.set(`${slot}@${backend}`, Math.min(ms, bestOn.get(`${slot}@${backend}`) ?? Infinity));
-  };
-
-  const measured = await measureCosts(specs, async (spec, pass, c) => {
+  const measured = await measureCostsPruned(specs, async (spec, pass, c): Promise<Probe> => {
     const layer = layers[specs.indexOf(spec)];
     const backend = byLabel.get(c.backend)!;
     const shape = layer.kind === 'other' ? layer.key : shapeKey(layer.shape);
     const key = tuningKey({ backend: ids.get(c.backend)!, shape, pass, algo: c.algo });
-    const slot = `${spec.id}/${pass}`;
-    const hit = cache.get<TuningEntry>(key);
-    if (hit) {
-      if ('error' in hit) throw new Error(`${hit.error} (cached; retune to measure again)`);
-      note(slot, c.backend, hit.ms);
-      return hit.ms;
-    }
-    // Decided from times already known (cached or measured), so a re-plan from the cache skips the same ones.
-    const mine = bestOn.get(`${slot}@${c.backend}`), best = bestSoFar.get(slot);
-    if (mine !== undefined && best !== undefined && mine > skipFactor * best) {
-      throw new Error(`skipped: ${c.backend} is ${(mine / best).toFixed(1)}x behind the best for this pass (${mine.toFixed(2)} vs ${best.toFixed(2)} ms)`);
-    }
-    try {
-      let ms: number, samples: number;
-      if (layer.kind === 'other') { ms = await layer.time(backend, pass); samples = 1; }
-      else ({ ms, samples } = await timeConvCandidate(backend, layer.shape, pass, c.algo as ConvAlgo,
-        { repeats: opts.repeats, pruneFactor: opts.pruneFactor, bestSoFarMs: bestSoFar.get(slot) }));
-      note(slot, c.backend, ms);
-      cache.set(key, { ms, samples });
-      log(`  ${spec.id} ${pass} ${c.backend}/${c.algo}: ${ms.toFixed(3)} ms${samples === 0 ? ' (first run only: far behind)' : samples === 1 ? ' (1 sample)' : ''}`);
-      return ms;
-    } catch (e) {
+    const fail = (e: unknown): never => {
       const reason = (e as Error)?.message ?? String(e);
       if (!TRANSIENT.test(reason)) cache.set(key, { error: reason });
-      log(`  ${spec.id} ${pass} ${c.backend}/${c.algo}: FAILED ${reason}`);
       throw e;
-    }
+    };
+    // Runs the candidate now: its warm-up and first warm call; the rest only if the pruner asks for it.
+    const live = async (): Promise<Probe> => {
+      if (layer.kind === 'other') {
+        const ms = await layer.time(backend, pass).catch(fail);
+        cache.set(key, { ms, samples: 1, firstMs: ms });
+        return { firstMs: ms, full: () => ms };
+      }
+      const pr = await probeConvCandidate(backend, layer.shape, pass, c.algo as ConvAlgo, { repeats: opts.repeats, budgetMs: opts.budgetMs }).catch(fail);
+      cache.set(key, { ms: pr.firstMs, samples: 1, firstMs: pr.firstMs, partial: true });
+      return {
+        firstMs: pr.firstMs, release: () => pr.release(),
+        async full() {
+          const t = await pr.full().catch(fail);
+          cache.set(key, { ms: t.ms, samples: t.samples, firstMs: t.firstMs });
+          return t.ms;
+        },
+      };
+    };
+    const hit = cache.get<TuningEntry>(key);
+    if (!hit) return live();
+    if ('error' in hit) throw new Error(`${hit.error} (cached; retune to measure again)`);
+    // A cached first call decides as before; a full time it lacks (the choices around it changed) is measured now.
+    // (samples 0: an entry of the earlier tuner, its warm-up alone.)
+    return {
+      firstMs: hit.firstMs ?? hit.ms,
+      async full() {
+        if (!hit.partial && hit.samples !== 0) return hit.ms;
+        const pr = await live();
+        try { return await pr.full(); } finally { pr.release?.(); }
+      },
+    };
+  }, {
+    factor: opts.pruneFactor, skipFactor: opts.skipFactor,
+    onResult(spec, pass, c, outcome, ms, reason) {
+      const time = ms === undefined ? '' : `${ms.toFixed(3)} ms`;
+      log(`  ${spec.id} ${pass} ${c.backend}/${c.algo}: ${outcome === 'measured' ? time : outcome === 'one call' ? `${time} (one call: far behind)` : reason}`);
+    },
   });
 
   const links: Record<string, LinkCost> = {};

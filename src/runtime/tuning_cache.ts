@@ -11,8 +11,9 @@ export interface TuningCacheOptions {
   storage?: 'auto' | 'file' | 'memory' | 'indexeddb';
 }
 
-/** One cached measurement: a time, or the reason the candidate could not run. */
-export type TuningEntry = { ms: number; samples?: number } | { error: string };
+/** One cached measurement: a time, or the reason the candidate could not run. firstMs is the first warm call (the
+ *  pruner decides from it); partial: ms is that call alone (the candidate was cut before its full median). */
+export type TuningEntry = { ms: number; samples?: number; firstMs?: number; partial?: boolean } | { error: string };
 
 const FILE_NAME = 'tuning-v1.json';
 const IDB_NAME = 'vggrt-tuning', IDB_STORE = 'entries';
