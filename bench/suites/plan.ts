@@ -3,7 +3,7 @@
 import { convFlops } from '../../src/runtime/shapes.js';
 import type { Backend } from '../../src/backend.js';
 import { VGG_CONFIGS } from '../../src/nn/vgg.js';
-import { type Plan, PASSES, formatPlan } from '../../src/runtime/planner.js';
+import { type Plan, PASSES, dropKind, formatPlan } from '../../src/runtime/planner.js';
 import { TuningCache } from '../../src/runtime/tuning_cache.js';
 import { planModel } from '../../src/runtime/tune.js';
 import { vggConvChain } from '../../src/runtime/vgg_chain.js';
@@ -32,16 +32,17 @@ export const planSuite: Suite = {
     const cachedMs = performance.now() - t0;
     const cacheInfo = again.meta!.cache as { hits: number; misses: number; location?: string };
     ctx.log(formatPlan(plan));
-    const skipped = plan.dropped.filter((d) => d.reason.startsWith('skipped:')).length;
-    const measured = (plan.meta!.cache as { misses: number }).misses - skipped;
-    ctx.log(`tuning: ${(tuneMs / 1000).toFixed(1)} s (${measured} candidates and links measured, ${skipped} skipped); ` +
-      `from the cache: ${cachedMs.toFixed(0)} ms (${cacheInfo.hits} hits) at ${cacheInfo.location}`);
-    return planRecords(plan, layers, backends, threadsOf, { tuneMs, cachedMs });
+    const count = (k: string) => plan.dropped.filter((d) => dropKind(d.reason) === k).length;
+    const cuts = { pruned: count('pruned'), skipped: count('skipped'), failed: count('failed') };
+    const misses = (plan.meta!.cache as { misses: number }).misses;
+    ctx.log(`tuning: ${(tuneMs / 1000).toFixed(1)} s (${misses} cache misses; ${cuts.pruned} candidates pruned after one call, ` +
+      `${cuts.skipped} skipped, ${cuts.failed} failed); from the cache: ${cachedMs.toFixed(0)} ms (${cacheInfo.hits} hits) at ${cacheInfo.location}`);
+    return planRecords(plan, layers, backends, threadsOf, { tuneMs, cachedMs, cuts, backends: chosen.map((b) => b.label) });
   },
 };
 
 function planRecords(plan: Plan, layers: ReturnType<typeof vggConvChain>, backends: Backend[], threadsOf: Map<Backend, number>,
-  t: { tuneMs: number; cachedMs: number }): BenchRecord[] {
+  t: { tuneMs: number; cachedMs: number; cuts: Record<string, number>; backends: string[] }): BenchRecord[] {
   const labelThreads = (label: string) => {
     const b = backends.find((x) => x.name === label || x.description === label);
     return b ? threadsOf.get(b) ?? 1 : 1;
@@ -59,7 +60,8 @@ function planRecords(plan: Plan, layers: ReturnType<typeof vggConvChain>, backen
   const stepFlops = layers.reduce((s, l) => s + convFlops(l.shape) * (l.inputGrad ? 3 : 2), 0);
   rows.push({ suite: 'plan', kernel: 'conv_step_planned', shape: 'vgg11_32x32_n64', backend: 'auto', algo: 'auto', threads: 0,
     median_ms: plan.totalMs, gflops: stepFlops / plan.totalMs / 1e6, max_rel_err: NaN,
-    extra: { chart: 'conv step (modelled)', tune_ms: t.tuneMs, cached_plan_ms: t.cachedMs, best_uniform: uniform, transfer_ms: plan.transferMs, plan,
+    extra: { chart: 'conv step (modelled)', tune_ms: t.tuneMs, cached_plan_ms: t.cachedMs, tuned_on: t.backends, cuts: t.cuts,
+      best_uniform: uniform, transfer_ms: plan.transferMs, plan,
       note: 'modelled conv-only step (sum of measured conv pass times + modelled transfers), not a measured training step' } });
   if (uniform) {
     rows.push({ suite: 'plan', kernel: 'conv_step_uniform', shape: 'vgg11_32x32_n64', backend: uniform.backend, algo: uniform.algo, threads: 0,

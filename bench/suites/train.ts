@@ -1,6 +1,5 @@
 // Train bench suite: end-to-end SGD steps of VGG-11 / VGG-16 at 32x32, batch 64 (images/s and peak memory).
-import { type Backend, CONV_ALGOS, type ConvAlgo } from '../../src/backend.js';
-import { planAndBuild } from '../../src/cli/plan.js';
+import type { Backend } from '../../src/backend.js';
 import { initModel } from '../../src/nn/init.js';
 import { Model, singleBackendPlan } from '../../src/nn/model.js';
 import { SGD } from '../../src/nn/optim.js';
@@ -9,6 +8,7 @@ import { LrSchedule } from '../../src/nn/schedule.js';
 import { Trainer } from '../../src/nn/trainer.js';
 import { type VggConfigName, paramCount, vggSpec } from '../../src/nn/vgg.js';
 import { type BenchRecord, type Suite, type SuiteContext, measure } from '../record.js';
+import { studyPlans } from './train_plans.js';
 
 const BATCH = 64;
 
@@ -22,25 +22,12 @@ function trainFlopsPerImage(spec: ReturnType<typeof vggSpec>): number {
   return 3 * f;
 }
 
-/** How the model's conv algorithms are chosen: the vgg.ts defaults, the planner ('auto', tuning cache
- *  included), or one algorithm for every conv ('uniform:<algo>', the single-algorithm plans the auto plan
- *  must not lose to). */
-type Variant = 'default-plan' | 'auto' | `uniform:${ConvAlgo}`;
-
 async function benchModel(be: Backend, label: string, threads: number, config: VggConfigName, quick: boolean, log: (m: string) => void,
-  fc = 4096, variant: Variant = 'default-plan'): Promise<BenchRecord> {
+  fc = 4096): Promise<BenchRecord> {
   // The paper's network on CIFAR-size input: small-input head (512 features -> FC-4096, FC-4096, FC-10);
   // fc = 512 is the head common CIFAR VGG recipes use, reported apart (shape suffix _fc512).
   const spec = vggSpec({ config, inputSize: 32, numClasses: 10, classifierWidth: fc });
-  let planMs = NaN;
-  let model: Model;
-  if (variant === 'default-plan') model = new Model(spec, singleBackendPlan(be));
-  else {
-    const algo = variant === 'auto' ? 'auto' : (variant.slice('uniform:'.length) as ConvAlgo);
-    const built = await planAndBuild(spec, [be], { batch: BATCH, algo });
-    model = built.model;
-    planMs = built.plan.totalMs;
-  }
+  const model = new Model(spec, singleBackendPlan(be));
   const opt = new SGD(model.params(), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
   try {
     initModel(model, 'kaiming', new Rng(1));
@@ -61,15 +48,15 @@ async function benchModel(be: Backend, label: string, threads: number, config: V
     const imgS = (BATCH * 1000) / m.medianMs;
     const mem = be.memory();
     const shape = `vgg${config === 'A' ? 11 : config === 'B' ? 13 : config === 'D' ? 16 : 19}_32x32_n${BATCH}${fc === 4096 ? '' : `_fc${fc}`}`;
-    log(`  train_step ${shape} ${label} ${variant}: ${m.medianMs.toFixed(0)} ms/step, ${imgS.toFixed(1)} img/s, peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB`);
+    log(`  train_step ${shape} ${label}: ${m.medianMs.toFixed(0)} ms/step, ${imgS.toFixed(1)} img/s, peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB`);
     return {
-      suite: 'train', kernel: 'train_step', shape, backend: label, algo: variant, threads, median_ms: m.medianMs,
+      suite: 'train', kernel: 'train_step', shape, backend: label, algo: 'default-plan', threads, median_ms: m.medianMs,
       gflops: (trainFlopsPerImage(spec) * BATCH) / (m.medianMs * 1e6), max_rel_err: NaN, warmup_ms: m.firstMs,
       extra: {
         images_per_s: imgS, batch: BATCH, params: paramCount(spec), peak_rss_mib: peakRss / 2 ** 20,
         backend_peak_mib: mem.peakBytes / 2 ** 20, backend_reserved_mib: mem.reservedBytes / 2 ** 20,
         algos: spec.layers.flatMap((l) => (l.kind === 'conv' ? [`${l.name}:${l.algo}`] : [])).join(' '),
-        last_loss: lastLoss, samples_ms: m.samples, description: be.description, planned_conv_ms: planMs,
+        last_loss: lastLoss, samples_ms: m.samples, description: be.description,
         head: `small-input: flatten 512 -> FC-${fc}, FC-${fc} (dropout 0.5), FC-10`,
       },
     };
@@ -94,13 +81,12 @@ export const trainSuite: Suite = {
           ctx.log(`  train_step vgg-${config} on ${b.label} failed: ${(e as Error).message}`);
         }
       }
-      // The auto plan against every single-algorithm plan, measured as whole training steps (issue #5).
-      if (b.backend.name === 'wasm') {
-        const variants: Variant[] = ['auto', ...CONV_ALGOS.map((a) => `uniform:${a}` as Variant)];
-        for (const v of variants) {
-          try { out.push(await benchModel(b.backend, b.label, b.threads, 'A', ctx.quick, ctx.log, 4096, v)); } catch (e) {
-            ctx.log(`  train_step vgg-A ${v} on ${b.label} failed: ${(e as Error).message}`);
-          }
+      // The planner's bars as whole training steps: auto against every single-algorithm plan and against its
+      // neighbours (one layer/pass changed), all on one model, interleaved (issue #5; see train_plans.ts).
+      const mostThreads = Math.max(...ctx.backends.filter((x) => x.backend.name === 'wasm').map((x) => x.threads));
+      if (b.backend.name === 'wasm' && b.algoTag !== 'simd' && b.threads === mostThreads) {
+        try { out.push(...await studyPlans(b.backend, b.label, b.threads, ctx.quick, ctx.log)); } catch (e) {
+          ctx.log(`  plan study on ${b.label} failed: ${(e as Error).stack ?? e}`);
         }
       }
       if (!ctx.quick && b.backend.name === 'wasm') {
