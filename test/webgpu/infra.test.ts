@@ -176,6 +176,14 @@ for (const { label, opts } of configs) {
     assert.is(r.source, be.hasTimestamps ? 'timestamp' : 'wall');
     assert.ok(r.ms > 0 && r.ms < 10000, `${r.ms} ms`);
     assert.is((await be.read(x, 4095, 1))[0], 2);
+    // More compute passes than the query set can time (a copy ends each pass): a partial sum would
+    // under-count, so the result falls back to submit-to-completion.
+    const y = be.alloc(16), passes = 2100;
+    const many = await be.timeGpu(() => {
+      for (let i = 0; i < passes; i++) { be.run('fill', { x: y, length: 16, value: i }); be.ctx.copy(y, 0, x, i % 4096, 1); }
+    });
+    assert.is(many.source, 'wall');
+    assert.is((await be.read(x, (passes - 1) % 4096, 1))[0], passes - 1);
   });
 
   t('device loss surfaces as DeviceLostError', async (be) => {

@@ -22,6 +22,9 @@ export interface WebGpuBackendOptions extends WebGpuDeviceOptions {
  *  synchronously, before anything is written, as every backend must. */
 interface GpuBuf extends Buf { readonly gpu: GPUBuffer; readonly owner: WebGpuBackend; freed: boolean; host?: Float32Array }
 
+/** Timestamp queries per timeGpu() call (two per compute pass; 4096 is WebGPU's query set maximum). */
+const TIMESTAMP_QUERIES = 4096;
+
 /** Buffers bigger than this (elements) are never mirrored: mirrors are for labels and the like. */
 const MIRROR_MAX = 1 << 16;
 
@@ -74,7 +77,7 @@ export class WebGpuBackend implements Backend {
     const limits = device.limits;
     const self = this;
     this.ctx = {
-      device, compat: acq.compat, limits,
+      device, compat: acq.compat, software: /llvmpipe|lavapipe|swiftshader/i.test(acq.adapterInfo), limits,
       maxStorageBuffers: acq.compat ? Math.min(4, limits.maxStorageBuffersPerShaderStage) : limits.maxStorageBuffersPerShaderStage,
       maxInvocations: acq.compat ? Math.min(128, limits.maxComputeInvocationsPerWorkgroup) : limits.maxComputeInvocationsPerWorkgroup,
       maxWorkgroupBytes: limits.maxComputeWorkgroupStorageSize,
@@ -265,19 +268,21 @@ export class WebGpuBackend implements Backend {
   }
 
   /** GPU time of the kernels `fn` issues: summed timestamp intervals of their compute passes when
-   *  the adapter has timestamp queries, else wall time from submit to completion. */
+   *  the adapter has timestamp queries, else wall time from submit to completion (also when `fn` opens
+   *  more passes than the query set can time: a partial sum would under-count). */
   async timeGpu(fn: () => void): Promise<{ ms: number; source: 'timestamp' | 'wall' }> {
     await this.sync();
+    const t0 = performance.now();
     if (!this.hasTimestamps) {
-      const t0 = performance.now();
       fn();
       await this.sync();
       return { ms: performance.now() - t0, source: 'wall' };
     }
-    this.querySet ??= this.device.createQuerySet({ type: 'timestamp', count: 256 });
+    this.querySet ??= this.device.createQuerySet({ type: 'timestamp', count: TIMESTAMP_QUERIES });
     this.batcher.startTiming(this.querySet);
-    let n = 0;
-    try { fn(); } finally { n = this.batcher.stopTiming(); }
+    let n = 0, missed = 0;
+    try { fn(); } finally { ({ queries: n, missed } = this.batcher.stopTiming()); }
+    if (missed) { await this.sync(); return { ms: performance.now() - t0, source: 'wall' }; }
     if (!n) { await this.sync(); return { ms: 0, source: 'timestamp' }; }
     const resolve = this.pool.acquire(n * 8, GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC);
     const staging = this.pool.acquire(n * 8, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);

@@ -63,6 +63,9 @@ export interface WebGpuContext {
   readonly device: GPUDevice;
   /** True in compatibility mode (OpenGL ES / GL backends): smaller limits, see maxStorageBuffers. */
   readonly compat: boolean;
+  /** True on a CPU-emulated adapter (Mesa lavapipe/llvmpipe, SwiftShader): it runs a workgroup's
+   *  invocations as SIMD lanes of one CPU thread, so tile choices that suit GPUs can cost it 2x. */
+  readonly software?: boolean;
   readonly limits: GPUSupportedLimits;
   /** Storage buffers one entry point may bind: 4 in compatibility mode, else the device limit. */
   readonly maxStorageBuffers: number;

@@ -14,7 +14,7 @@ export class Batcher {
   private arenaUsed = 0;
   private scopes: Promise<GPUError | null>[] = [];
   /** Timestamp recording: query set and the next free query index, while timing is on. */
-  private timing?: { set: GPUQuerySet; next: number; capacity: number };
+  private timing?: { set: GPUQuerySet; next: number; capacity: number; missed: number };
   submits = 0;
   dispatches = 0;
 
@@ -52,7 +52,7 @@ export class Batcher {
       if (t && t.next + 2 <= t.capacity) {
         desc.timestampWrites = { querySet: t.set, beginningOfPassWriteIndex: t.next, endOfPassWriteIndex: t.next + 1 };
         t.next += 2;
-      }
+      } else if (t) t.missed++;
       this.pass = this.encoder.beginComputePass(desc);
     }
     return this.pass;
@@ -99,14 +99,15 @@ export class Batcher {
 
   startTiming(set: GPUQuerySet): void {
     this.flush();
-    this.timing = { set, next: 0, capacity: set.count };
+    this.timing = { set, next: 0, capacity: set.count, missed: 0 };
   }
 
-  /** Stops timing; returns how many queries were written (pairs of begin/end). */
-  stopTiming(): number {
-    const n = this.timing?.next ?? 0;
+  /** Stops timing; returns how many queries were written (pairs of begin/end) and how many passes
+   *  went untimed because the query set was full. */
+  stopTiming(): { queries: number; missed: number } {
+    const r = { queries: this.timing?.next ?? 0, missed: this.timing?.missed ?? 0 };
     this.timing = undefined;
-    return n;
+    return r;
   }
 
   destroy(): void { this.arena.destroy(); }

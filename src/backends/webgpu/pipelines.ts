@@ -22,6 +22,8 @@ interface ModuleEntry { module: GPUShaderModule; check: Promise<string | undefin
 export class PipelineCache {
   hits = 0;
   misses = 0;
+  /** Host time spent creating shader modules and pipelines (Dawn compiles there): benches report it apart. */
+  compileMs = 0;
   private readonly modules = new Map<string, ModuleEntry>();
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly failed = new Map<string, string>();
@@ -46,12 +48,14 @@ export class PipelineCache {
     const hit = this.pipelines.get(key);
     if (hit) { this.hits++; return hit; }
     this.misses++;
+    const t0 = performance.now();
     const mod = this.module(shader);
     this.device.pushErrorScope('validation');
     const pipeline = this.device.createComputePipeline({
       label: key, layout: 'auto', compute: { module: mod.module, entryPoint, constants },
     });
     const scope = this.device.popErrorScope();
+    this.compileMs += performance.now() - t0;
     this.pipelines.set(key, pipeline);
     this.pending.push(Promise.all([mod.check, scope]).then(([compileErr, err]) => {
       if (!compileErr && !err) return;

@@ -37,7 +37,7 @@ export function splitKFor(ctx: WebGpuContext, m: number, n: number, k: number, b
   return Math.max(1, Math.min(Math.ceil(TILES_WANTED / tiles), Math.floor(k / MIN_K_PER_SPLIT), 64, byBinding));
 }
 
-export type GemmVariant = 'auto' | 'tile64' | 'vec4';
+export type GemmVariant = 'auto' | 'tile64' | 'vec4' | 'vec4n64' | 'vec4s64';
 
 export interface GemmTile {
   /** Kernel id for benches, the tuning cache and errors (STYLE.md habit 1). */
@@ -46,10 +46,26 @@ export interface GemmTile {
 
 /** The kernel a GEMM of this size runs. Small: gemm.wgsl, 64x64 tiles (16x16 threads of 4x4 on core,
  *  16x8 threads of 8x4 within compat's 128 invocations). Large (m, n >= 128): gemm_vec4.wgsl, 8x8 register
- *  tiles read as vec4 (128x128 tiles on core, 64x128 in compat). */
+ *  tiles read as vec4 (128x128 tiles on core, 64x128 in compat). Tall and 64 to 127 wide (m >= 128; the
+ *  64-channel VGG layers' im2col and Winograd GEMMs): the same vec4 kernel on 128x64 tiles (8x16 threads),
+ *  which keeps the 8x8 register tiles without wasting half of a 128-wide tile. On a software adapter the
+ *  small products also take the vec4 kernel (64x64 tiles on 8x8 threads), see below. */
 export function gemmTile(ctx: WebGpuContext, m = 0, n = 0, variant: GemmVariant = 'auto'): GemmTile {
   const wgY = ctx.maxInvocations >= 256 ? 16 : 8;
+  const narrow = variant === 'vec4n64' || (variant === 'auto' && m >= 128 && n >= 64 && n < 128);
+  if (narrow) {
+    const c = { WG_X: 8, WG_Y: 16, TM: 8, TN: 8, BK: 8 };
+    const bm = c.WG_Y * c.TM, bn = c.WG_X * c.TN;
+    return { name: `gemm_f32_tile${bm}x${bn}_vec4`, shader: 'gemm_vec4', entryPoint: 'gemm_f32_tiled_vec4', constants: c, bm, bn };
+  }
   const large = variant === 'vec4' || (variant === 'auto' && m >= 128 && n >= 128);
+  // A CPU-emulated adapter (lavapipe) runs the scalar 4x4-per-thread kernel at half the speed of the vec4
+  // kernel with 8x8 register tiles on 8x8 threads (64x64 tiles; measured on 64-wide conv GEMMs, 2.7-3.6 vs
+  // 5.3-6.4 GFLOP/s): small products take that there.
+  if (!large && (variant === 'vec4s64' || (variant === 'auto' && ctx.software))) {
+    const c = { WG_X: 8, WG_Y: 8, TM: 8, TN: 8, BK: 8 };
+    return { name: 'gemm_f32_tile64x64_vec4', shader: 'gemm_vec4', entryPoint: 'gemm_f32_tiled_vec4', constants: c, bm: 64, bn: 64 };
+  }
   if (large) {
     const c = { WG_X: 16, WG_Y: wgY, TM: 8, TN: 8, BK: 8 };
     const bm = c.WG_Y * c.TM, bn = c.WG_X * c.TN;
