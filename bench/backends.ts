@@ -28,6 +28,21 @@ interface WebGpuModule {
   createWebGpuBackend?: (opts?: Record<string, unknown>) => Promise<Backend>;
 }
 
+/** The software rasterizer behind a WebGPU adapter description (Mesa's lavapipe/llvmpipe on Vulkan or GL,
+ *  SwiftShader), or undefined for a hardware adapter: its rows say nothing about GPUs, so they are marked. */
+export function softwareGpu(description: string): string | undefined {
+  if (/llvmpipe|lavapipe/i.test(description)) return 'lavapipe';
+  if (/swiftshader/i.test(description)) return 'swiftshader';
+  if (/software/i.test(description)) return 'software';
+  return undefined;
+}
+
+/** Row label of a WebGPU backend: 'webgpu', or 'webgpu-<rasterizer>' on a software adapter. */
+export function webgpuLabel(description: string): string {
+  const sw = softwareGpu(description);
+  return sw ? `webgpu-${sw}` : 'webgpu';
+}
+
 async function createWebGpu(): Promise<Backend> {
   const mod = await import('../src/backends/webgpu/backend.js' as string) as WebGpuModule;
   if (mod.WebGpuBackend?.create) return mod.WebGpuBackend.create();
@@ -61,7 +76,7 @@ export async function createBenchBackends(req: BackendRequest, log: (m: string) 
   if (req.kinds.includes('webgpu')) {
     try {
       const backend = await createWebGpu();
-      out.list.push({ backend, label: 'webgpu', threads: 1, algoTag: 'webgpu' });
+      out.list.push({ backend, label: webgpuLabel(backend.description), threads: 1, algoTag: 'webgpu' });
       out.gpu = backend.description;
     } catch (e) {
       const why = `WebGPU backend NOT measured: ${(e as Error).message}`;

@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { type Plan, formatPlan } from '../src/runtime/planner.js';
 import { CIFAR_CONV_LAYERS, IMAGENET_CONV_LAYERS } from '../src/runtime/shapes.js';
+import { softwareGpu } from './backends.js';
 import type { BenchRecord } from './record.js';
 
 export interface BenchEnvironment {
@@ -30,7 +31,10 @@ export interface BenchEnvironment {
 
 export interface SuiteResult {
   suite: string;
+  /** The latest run that wrote this file. */
   environment: BenchEnvironment;
+  /** Every run whose rows the file holds (merged files, `--merge`); each row names its run in extra.run_id. */
+  runs?: BenchEnvironment[];
   records: BenchRecord[];
   /** Set when the suite failed to load or threw; records then hold what was measured before. */
   error?: string;
@@ -83,12 +87,53 @@ const PEERS: Record<string, RefLine[]> = {
   ],
 };
 
+// ---------- merging runs (--merge) ----------
+
+const labelOf = (r: BenchRecord): string =>
+  typeof r.extra?.label === 'string' ? r.extra.label : typeof r.extra?.description === 'string' ? r.extra.description : '';
+
+/** A row's identity: a later run's row with the same key replaces it. */
+export function rowKey(r: BenchRecord): string {
+  return [r.suite, r.kernel, r.shape, r.backend, r.algo, r.threads, labelOf(r)].join('\u0000');
+}
+
+/** The run a row came from (extra.run_id, else the file's latest run). */
+export const runOf = (r: BenchRecord, file: SuiteResult): string =>
+  typeof r.extra?.run_id === 'string' ? r.extra.run_id : file.environment.runId;
+
+/** `now` written over `old`: rows of `now` replace the rows of `old` with the same key (same kernel, shape,
+ *  backend label, algorithm, threads) in place; every other old row stays (other backends, and the cases a
+ *  filtered run did not measure), so a slow backend can be measured in chunks next to the others' rows.
+ *  Every row gets extra.run_id and the file lists every run it holds rows of. */
+export function mergeSuiteResults(old: SuiteResult | undefined, now: SuiteResult): SuiteResult {
+  const tag = (r: BenchRecord, f: SuiteResult): BenchRecord => ({ ...r, extra: { ...r.extra, run_id: runOf(r, f) } });
+  const fresh = now.records.map((r) => tag(r, now));
+  if (!old || old.suite !== now.suite) {
+    const used = new Set(fresh.map((r) => r.extra!.run_id as string));
+    return { ...now, records: fresh, runs: [...(now.runs ?? []).filter((e) => used.has(e.runId) && e.runId !== now.environment.runId), now.environment] };
+  }
+  const byKey = new Map(fresh.map((r) => [rowKey(r), r]));
+  const records: BenchRecord[] = [];
+  for (const r of old.records) {
+    const k = rowKey(r), repl = byKey.get(k);
+    if (repl) { records.push(repl); byKey.delete(k); } else records.push(tag(r, old));
+  }
+  records.push(...fresh.filter((r) => byKey.has(rowKey(r))));
+  const used = new Set(records.map((r) => r.extra!.run_id as string));
+  const runs = new Map<string, BenchEnvironment>();
+  for (const e of [...(old.runs ?? [old.environment]), ...(now.runs ?? []), now.environment]) {
+    if (used.has(e.runId) || e === now.environment) runs.set(e.runId, e);
+  }
+  return { suite: now.suite, environment: now.environment, runs: [...runs.values()], records, error: now.error, wallMs: now.wallMs };
+}
+
 // ---------- helpers ----------
 
 const esc = (s: unknown) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const fmt = (v: number | undefined, digits = 2) => (v === undefined || v === null ? '' : Number.isFinite(v) ? v.toFixed(digits) : String(v));
 const fmtX = (v: number | undefined) => (v === undefined ? '-' : `${v.toFixed(2)}x`);
-const fmtErr = (v: number) => (Number.isFinite(v) ? v.toExponential(1) : String(v));
+/** NaN (not checked) is stored as null in JSON: both print as '-'. */
+const fmtErr = (v: number | null) => (v === null || v === undefined || Number.isNaN(v) ? '-' : Number.isFinite(v) ? v.toExponential(1) : String(v));
 
 /** The row's series name: the bench label when a suite kept it in extra.label, else backend and threads. */
 export function seriesOf(r: BenchRecord): string {
@@ -113,12 +158,38 @@ const CIFAR_IDS = new Set(CIFAR_CONV_LAYERS.map((l) => l.id));
 
 // ---------- Markdown ----------
 
-const MD_HEADER = '| kernel | shape | backend | algo | threads | median ms | GFLOP/s | GB/s | max rel err | first/warm-up ms | compile ms |\n|---|---|---|---|---|---|---|---|---|---|---|';
+const MD_HEADER = '| kernel | shape | backend | algo | threads | median ms | GFLOP/s | GB/s | max rel err | first/warm-up ms | compile ms | timing |\n|---|---|---|---|---|---|---|---|---|---|---|---|';
+
+/** How the row's median was timed, on how many samples, and the process's CPU share while sampling
+ *  ('gpu-timestamp x3, cpu 1.9': below the row's thread count means others used the cores meanwhile). */
+function timingText(r: BenchRecord): string {
+  const src = typeof r.extra?.timing === 'string' ? r.extra.timing : '';
+  const n = typeof r.extra?.samples === 'number' ? r.extra.samples : undefined;
+  const cpu = typeof r.extra?.cpu_share === 'number' ? `, cpu ${r.extra.cpu_share.toFixed(1)}` : '';
+  return `${src || 'wall'}${n !== undefined ? ` x${n}` : ''}${cpu}`;
+}
+
+/** The backend cell: the row label, with the adapter's software rasterizer said out loud. */
+function backendText(r: BenchRecord): string {
+  // Rows written before suites kept a label carry the wasm build and threads in a short description.
+  const desc = typeof r.extra?.description === 'string' && r.extra.description.length < 40 ? r.extra.description : undefined;
+  const label = typeof r.extra?.label === 'string' ? r.extra.label : desc ?? r.backend;
+  const sw = r.backend === 'webgpu' && typeof r.extra?.description === 'string' ? softwareGpu(r.extra.description) : undefined;
+  return sw && !label.includes('software') ? `${label} (software GPU)` : label;
+}
+
+/** One line for results holding WebGPU rows from a software adapter: what those figures are. */
+export function softwareGpuNote(records: BenchRecord[]): string | undefined {
+  const descs = [...new Set(records.filter((r) => r.backend === 'webgpu').map((r) => String(r.extra?.description ?? '')))].filter((d) => softwareGpu(d));
+  if (!descs.length) return undefined;
+  return `WebGPU rows marked "software GPU" ran on ${descs.join('; ')}: a software rasterizer (Mesa lavapipe/llvmpipe or SwiftShader) ` +
+    'executing the WGSL kernels on the same CPU cores as the wasm rows. They show that every kernel runs and what it costs there, ' +
+    'not how fast a GPU is.';
+}
 const gbText = (r: BenchRecord) => { const v = GBPS.of(r); return Number.isFinite(v) ? v.toFixed(1) : ''; };
 
 function mdRow(r: BenchRecord): string {
-  const label = typeof r.extra?.label === 'string' ? r.extra.label : r.backend;
-  return `| ${r.kernel} | ${r.shape} | ${label} | ${r.algo} | ${r.threads} | ${fmt(r.median_ms, 3)} | ${fmt(r.gflops, 1)} | ${gbText(r)} | ${fmtErr(r.max_rel_err)} | ${fmt(r.warmup_ms, 1)} | ${fmt(r.compile_ms, 1)} |`;
+  return `| ${r.kernel} | ${r.shape} | ${backendText(r)} | ${r.algo} | ${r.threads} | ${fmt(r.median_ms, 3)} | ${fmt(r.gflops, 1)} | ${gbText(r)} | ${fmtErr(r.max_rel_err)} | ${fmt(r.warmup_ms, 1)} | ${fmt(r.compile_ms, 1)} | ${timingText(r)} |`;
 }
 
 function mdEnvironment(e: BenchEnvironment): string {
@@ -132,13 +203,25 @@ function mdEnvironment(e: BenchEnvironment): string {
   return lines.join('\n');
 }
 
+/** The environment block of a suite file: its latest run, then every earlier run it still holds rows of. */
+function mdEnvironments(res: SuiteResult): string {
+  const others = (res.runs ?? []).filter((e) => e.runId !== res.environment.runId);
+  const count = (id: string) => res.records.filter((r) => runOf(r, res) === id).length;
+  const parts = [mdEnvironment(res.environment)];
+  if (others.length) parts[0] += `\n- rows of this run: ${count(res.environment.runId)}`;
+  for (const e of others) parts.push(`Earlier run kept in this file (${count(e.runId)} rows):\n${mdEnvironment(e)}`);
+  return parts.join('\n\n');
+}
+
 /** Plans that suites attached to a row (the plan suite): printed as the planner's table. */
 function plansIn(records: BenchRecord[]): string[] {
   return records.map((r) => r.extra?.plan as Plan | undefined).filter((p): p is Plan => !!p && Array.isArray(p.layers)).map(formatPlan);
 }
 
 export function renderMarkdown(result: SuiteResult): string {
-  const parts = [`# vggrt bench: ${result.suite}`, '', mdEnvironment(result.environment), ''];
+  const parts = [`# vggrt bench: ${result.suite}`, '', mdEnvironments(result), ''];
+  const sw = softwareGpuNote(result.records);
+  if (sw) parts.push(`**Note:** ${sw}`, '');
   if (result.error) parts.push(`**Suite error:** ${result.error}`, '');
   if (result.records.length === 0) parts.push('_No rows._');
   else parts.push(MD_HEADER, ...result.records.map(mdRow));
@@ -159,7 +242,7 @@ export interface SpeedupRow {
 }
 
 export function speedups(results: SuiteResult[]): SpeedupRow[] {
-  const all = results.flatMap((s) => s.records.map((r) => ({ r, runId: s.environment.runId })));
+  const all = results.flatMap((s) => s.records.map((r) => ({ r, runId: runOf(r, s) })));
   const peers = all.filter(({ r }) => r.backend === 'tfjs-wasm');
   // tfjs's matmul is the plain product: compare with vggrt's non-transposed GEMM rows only.
   const ours = all.filter(({ r }) => r.backend !== 'tfjs-wasm' && r.backend !== 'reference' && Number.isFinite(r.median_ms) && r.median_ms > 0 &&
@@ -249,11 +332,8 @@ export function barChartSvg(title: string, records: BenchRecord[], lines: RefLin
 const chartOf = (r: BenchRecord) => (typeof r.extra?.chart === 'string' ? r.extra.chart : r.kernel);
 
 function htmlTable(records: BenchRecord[]): string {
-  const head = '<tr><th>kernel</th><th>shape</th><th>backend</th><th>algo</th><th>threads</th><th>median ms</th><th>GFLOP/s</th><th>GB/s</th><th>max rel err</th><th>first/warm-up ms</th><th>compile ms</th></tr>';
-  const body = records.map((r) => {
-    const label = typeof r.extra?.label === 'string' ? r.extra.label : r.backend;
-    return `<tr><td>${esc(r.kernel)}</td><td>${esc(r.shape)}</td><td>${esc(label)}</td><td>${esc(r.algo)}</td><td>${r.threads}</td><td>${fmt(r.median_ms, 3)}</td><td>${fmt(r.gflops, 1)}</td><td>${gbText(r)}</td><td>${esc(fmtErr(r.max_rel_err))}</td><td>${fmt(r.warmup_ms, 1)}</td><td>${fmt(r.compile_ms, 1)}</td></tr>`;
-  });
+  const head = '<tr><th>kernel</th><th>shape</th><th>backend</th><th>algo</th><th>threads</th><th>median ms</th><th>GFLOP/s</th><th>GB/s</th><th>max rel err</th><th>first/warm-up ms</th><th>compile ms</th><th>timing</th></tr>';
+  const body = records.map((r) => `<tr><td>${esc(r.kernel)}</td><td>${esc(r.shape)}</td><td>${esc(backendText(r))}</td><td>${esc(r.algo)}</td><td>${r.threads}</td><td>${fmt(r.median_ms, 3)}</td><td>${fmt(r.gflops, 1)}</td><td>${gbText(r)}</td><td>${esc(fmtErr(r.max_rel_err))}</td><td>${fmt(r.warmup_ms, 1)}</td><td>${fmt(r.compile_ms, 1)}</td><td>${esc(timingText(r))}</td></tr>`);
   return `<table>${head}${body.join('')}</table>`;
 }
 
@@ -297,9 +377,12 @@ export function renderHtml(results: SuiteResult[]): string {
       return barChartSvg(`${res.suite}: ${k} (${metric.unit}${note})`, rows, lines, metric);
     });
     if (charts.length === 0) charts.push(barChartSvg(`${res.suite}: no GFLOP/s or GB/s rows`, [], CEILINGS));
-    const e = res.environment;
+    const e = res.environment, sw = softwareGpuNote(res.records);
+    const earlier = (res.runs ?? []).filter((x) => x.runId !== e.runId)
+      .map((x) => `<p class="env">also rows of run ${esc(x.runId)} (${esc(x.date)}${x.quick ? ', --quick' : ''}; ${esc(Object.keys(x.backends).join(', '))})</p>`).join('');
     return `<section id="suite-${esc(res.suite)}"><h2>${esc(res.suite)}</h2>` +
-      `<p class="env">${esc(e.date)} · run ${esc(e.runId)}${e.quick ? ' · --quick' : ''}${res.wallMs ? ` · ${(res.wallMs / 1000).toFixed(1)} s` : ''}</p>` +
+      `<p class="env">${esc(e.date)} · run ${esc(e.runId)}${e.quick ? ' · --quick' : ''}${res.wallMs ? ` · ${(res.wallMs / 1000).toFixed(1)} s` : ''}</p>` + earlier +
+      (sw ? `<p class="note">${esc(sw)}</p>` : '') +
       (res.error ? `<p class="fail">Suite error: ${esc(res.error)}</p>` : '') +
       `<div class="charts">${charts.join('\n')}</div>` +
       plansIn(res.records).map((p) => `<pre>${esc(p)}</pre>`).join('') +
@@ -313,12 +396,13 @@ export function renderHtml(results: SuiteResult[]): string {
 body { font: 14px system-ui, sans-serif; margin: 1.5em; color: #222; }
 table { border-collapse: collapse; margin: .5em 0; } td, th { border: 1px solid #ccc; padding: 2px 6px; font-size: 12px; text-align: right; }
 th { background: #f4f4f4; } td:first-child, td:nth-child(2), td:nth-child(3) { text-align: left; }
-.fail { color: #b00; font-weight: bold; } .pass { color: #070; } .env { color: #666; } .charts svg { display: block; margin: .5em 0; }
+.note { background: #fff6d5; padding: 4px 8px; } .fail { color: #b00; font-weight: bold; } .pass { color: #070; } .env { color: #666; } .charts svg { display: block; margin: .5em 0; }
 </style></head><body>
 <h1>vggrt bench report</h1>
 <h3>Environment</h3>${envHtml}
 <p>Dashed grey lines: wasm throughput ceilings measured on this machine (44/58 GFLOP/s on 1 thread, 85/110 on 2; mul+add/FMA).
 Dashed red lines: PyTorch 1.13 (oneDNN, AVX-512) on the same machine. Absolute figures drift on a shared machine: compare ratios within one run.</p>
+${((sw) => (sw ? `<p class="note">${esc(sw)}</p>` : ''))(softwareGpuNote(results.flatMap((r) => r.records)))}
 <h2>Speed-up over TensorFlow.js wasm</h2>
 ${speedupHtml(speedups(results))}
 ${['conv2d_forward', 'gemm'].map((k) => barChartSvg(`${k}: best algorithm per backend, all suites (GFLOP/s)`, bestPerBackend(results, k), [...CEILINGS, ...(PEERS[k] ?? [])])).join('\n')}
@@ -349,12 +433,26 @@ export async function readSuiteResults(outDir: string): Promise<SuiteResult[]> {
   return out;
 }
 
+/** 'wasm-relaxed-t1 40 rows/5 shapes, webgpu-lavapipe 120 rows/10 shapes': what each backend label covers. */
+function rowsByLabel(r: SuiteResult): string {
+  const n = new Map<string, { rows: number; shapes: Set<string> }>();
+  for (const x of r.records) {
+    const l = backendText(x);
+    if (!n.has(l)) n.set(l, { rows: 0, shapes: new Set() });
+    n.get(l)!.rows++;
+    n.get(l)!.shapes.add(x.shape);
+  }
+  return [...n].map(([l, c]) => `${l} ${c.rows} rows/${c.shapes.size} shapes`).join(', ');
+}
+
 /** report.html and report.md (the speed-up table) over the given suite results. */
 export async function writeReport(outDir: string, results: SuiteResult[]): Promise<void> {
   await mkdir(outDir, { recursive: true });
   await writeFile(path.join(outDir, 'report.html'), renderHtml(results));
-  const md = ['# vggrt bench report', '', results[0] ? mdEnvironment(results[0].environment) : '', '',
+  const sw = softwareGpuNote(results.flatMap((r) => r.records));
+  const md = ['# vggrt bench report', '', results[0] ? mdEnvironment(results[0].environment) : '', '', ...(sw ? [`**Note:** ${sw}`, ''] : []),
     '## Speed-up over TensorFlow.js wasm', '', speedupMarkdown(speedups(results)), '',
-    ...results.map((r) => `- ${r.suite}: ${r.records.length} rows, run ${r.environment.runId} at ${r.environment.date}${r.error ? ` (error: ${r.error})` : ''}`), ''];
+    ...results.map((r) => `- ${r.suite}: ${r.records.length} rows (${rowsByLabel(r)}), run ${r.environment.runId} at ${r.environment.date}` +
+      `${(r.runs?.length ?? 1) > 1 ? ` with rows of ${r.runs!.length - 1} earlier run(s)` : ''}${r.error ? ` (error: ${r.error})` : ''}`), ''];
   await writeFile(path.join(outDir, 'report.md'), md.join('\n'));
 }

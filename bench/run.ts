@@ -1,22 +1,29 @@
 // `npm run bench [-- flags]`: creates the backends, runs the chosen suites, writes every suite's JSON and
 // Markdown as soon as it finishes, then the combined report (report.html, report.md).
+// A slow backend (WebGPU on lavapipe) is measured in chunks next to the rows already there, e.g.
+//   npm run bench -- --backend webgpu --merge --suite conv --shapes c64-64_224x224_n4,c128-128_112x112_n4
+// (--merge keeps every row not measured again; slow suites save their rows after each one, so a chunk cut
+// short by a timeout keeps what it measured and marks the file incomplete).
 import { Command } from 'commander';
 import { createHash, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { hasRelaxedSimd, hasSimd } from '../src/backends/wasm/loader.js';
-import { createBenchBackends, disposeBenchBackends } from './backends.js';
-import type { BenchRecord, SuiteContext } from './record.js';
-import { type SuiteResult, collectEnvironment, readSuiteResults, writeReport, writeSuiteResult } from './report.js';
+import { createBenchBackends, disposeBenchBackends, softwareGpu } from './backends.js';
+import type { BenchRecord, CaseFilter, SuiteContext } from './record.js';
+import { type SuiteResult, collectEnvironment, mergeSuiteResults, readSuiteResults, writeReport, writeSuiteResult } from './report.js';
 import { SUITE_NAMES, loadSuite } from './suites/index.js';
 
-const SOFTWARE_GPU = /llvmpipe|lavapipe|swiftshader|software/i;
 const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
 
 export interface RunOptions {
   quick: boolean; suites: string[]; threads: number[]; backends: string[]; out: string; retune: boolean; tuningDir?: string;
   /** --backend given on the command line (else --quick leaves out a software GPU). */
   backendsExplicit: boolean;
+  /** Keep the rows already in <out>/<suite>.json that this run does not measure again (see mergeSuiteResults). */
+  merge: boolean;
+  /** --shapes / --kernels / --algos: only the matching cases (gemm, conv, layers suites). */
+  filter: CaseFilter;
 }
 
 export function parseArgs(argv: string[]): RunOptions {
@@ -29,14 +36,24 @@ export function parseArgs(argv: string[]): RunOptions {
     .option('--out <dir>', 'results directory', 'bench/results')
     .option('--retune', 'plan suite: measure every candidate again instead of reading the tuning cache', false)
     .option('--tuning-dir <dir>', 'plan suite: tuning cache folder (default ~/.cache/vggrt)')
+    .option('--merge', 'keep the rows of <out>/<suite>.json that this run does not measure again (other backends, filtered-out cases); '
+      + 'rows measured again are replaced', false)
+    .option('--shapes <ids>', 'gemm/conv/layers suites: only these shapes (comma-separated ids or substrings, e.g. c64-64_224x224_n4,1024x1024)')
+    .option('--kernels <ids>', 'gemm/conv/layers suites: only these kernels (e.g. conv2d_backward_filter,relu_forward)')
+    .option('--algos <ids>', 'conv suite: only these algorithms (e.g. im2col_gemm,winograd_f4x4); gemm: NN,NT,TN')
     .exitOverride();
   program.parse(argv, { from: 'user' });
-  const o = program.opts<{ quick: boolean; suite: string; threads: string; backend: string; out: string; retune: boolean; tuningDir?: string }>();
+  const o = program.opts<{ quick: boolean; suite: string; threads: string; backend: string; out: string; retune: boolean; tuningDir?: string;
+    merge: boolean; shapes?: string; kernels?: string; algos?: string }>();
   const threads = list(o.threads).map(Number);
   const bad = threads.filter((t) => !Number.isInteger(t) || t < 1 || t > 64);
   if (bad.length) throw new Error(`--threads: expected integers in 1..64, got ${bad.join(',')}`);
+  const filter: CaseFilter = {};
+  if (o.shapes) filter.shapes = list(o.shapes);
+  if (o.kernels) filter.kernels = list(o.kernels);
+  if (o.algos) filter.algos = list(o.algos);
   return { quick: !!o.quick, suites: list(o.suite), threads, backends: list(o.backend), out: o.out, retune: !!o.retune, tuningDir: o.tuningDir,
-    backendsExplicit: program.getOptionValueSource('backend') === 'cli' };
+    backendsExplicit: program.getOptionValueSource('backend') === 'cli', merge: !!o.merge, filter };
 }
 
 /** Hash and size of each kernel binary, so a result file says which build produced it. */
@@ -63,7 +80,7 @@ async function main(): Promise<void> {
   // A software rasterizer (lavapipe, SwiftShader) runs conv 10-20x slower than wasm on the same cores: in a
   // --quick run it would take most of the time and say nothing about GPUs. Asked for by name, it stays.
   if (opts.quick && !opts.backendsExplicit) {
-    for (const b of created.list.filter((x) => x.backend.name === 'webgpu' && SOFTWARE_GPU.test(x.backend.description))) {
+    for (const b of created.list.filter((x) => x.backend.name === 'webgpu' && softwareGpu(x.backend.description))) {
       created.list.splice(created.list.indexOf(b), 1);
       created.notes.push(`--quick: WebGPU on a software adapter (${b.backend.description}) left out; pass --backend wasm,webgpu to include it`);
       await b.backend.dispose();
@@ -77,7 +94,10 @@ async function main(): Promise<void> {
     wasmBuilds: [hasSimd() ? 'simd' : '', hasRelaxedSimd() ? 'relaxed' : ''].filter(Boolean),
     backends: Object.fromEntries(created.list.map((b) => [b.label, b.backend.description])),
   });
-  const ctx: SuiteContext = { quick: opts.quick, backends: created.list, log };
+  const filtered = Object.keys(opts.filter).length > 0;
+  if (filtered) log(`filter: ${JSON.stringify(opts.filter)} (gemm, conv and layers suites)${opts.merge ? '' : '; without --merge the files keep only these rows'}`);
+  const ctx: SuiteContext = { quick: opts.quick, backends: created.list, log, ...(filtered ? { filter: opts.filter } : {}) };
+  const earlier = opts.merge ? new Map((await readSuiteResults(opts.out)).map((r) => [r.suite, r])) : undefined;
   let failures = 0;
   try {
     for (const name of opts.suites) {
@@ -88,13 +108,20 @@ async function main(): Promise<void> {
       if ('error' in loaded) error = loaded.error;
       else {
         log(`\n== suite ${name}${opts.quick ? ' (quick)' : ''}`);
-        try { records = await loaded.suite.run(ctx); } catch (e) { error = `threw: ${(e as Error).stack ?? e}`; }
+        const checkpoint = async (partial: BenchRecord[]) => {
+          const r: SuiteResult = { suite: name, environment, records: partial, wallMs: performance.now() - s0,
+            error: `incomplete: the run was cut short after ${partial.length} rows (or is still running)` };
+          await writeSuiteResult(opts.out, earlier ? mergeSuiteResults(earlier.get(name), r) : r);
+        };
+        try { records = await loaded.suite.run({ ...ctx, checkpoint }); } catch (e) { error = `threw: ${(e as Error).stack ?? e}`; }
       }
       if (error) { failures++; log(`!!! suite ${name}: ${error}`); }
       if (!SUITE_NAMES.includes(name)) continue; // no result file for a name that is not a suite
-      const result: SuiteResult = { suite: name, environment, records, error, wallMs: performance.now() - s0 };
+      let result: SuiteResult = { suite: name, environment, records, error, wallMs: performance.now() - s0 };
+      if (earlier) result = mergeSuiteResults(earlier.get(name), result);
       await writeSuiteResult(opts.out, result);
-      log(`== suite ${name}: ${records.length} rows in ${((performance.now() - s0) / 1000).toFixed(1)} s -> ${opts.out}/${name}.json`);
+      log(`== suite ${name}: ${records.length} rows in ${((performance.now() - s0) / 1000).toFixed(1)} s -> ${opts.out}/${name}.json` +
+        (earlier ? ` (merged: ${result.records.length} rows in the file)` : ''));
     }
   } finally {
     await disposeBenchBackends(created.list);

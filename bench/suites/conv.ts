@@ -4,7 +4,7 @@ import { type Backend, type Buf, CONV_ALGOS, type ConvAlgo, type ConvShape, algo
 import { conv2dForwardF64, conv2dBackwardDataF64 } from '../../src/backends/reference/conv.js';
 import { convPhases } from '../../src/backends/wasm/ops/conv_im2col.js';
 import { CIFAR_CONV_LAYERS, IMAGENET_CONV_LAYERS, type ConvLayerShape, convFlops } from '../../src/runtime/shapes.js';
-import { type BenchBackend, type BenchRecord, type Suite, type SuiteContext, measure } from '../record.js';
+import { type BenchBackend, type BenchRecord, type CaseFilter, type Suite, type SuiteContext, measureKernel, selected } from '../record.js';
 import { randomArray } from '../../src/util/random.js';
 
 type Pass = 'conv2d_forward' | 'conv2d_backward_data' | 'conv2d_backward_filter';
@@ -45,7 +45,8 @@ function referenceImage0(s: ConvShape, d: LayerData): Partial<Record<Pass, Float
   };
 }
 
-async function benchLayer(bb: BenchBackend, layer: ConvLayerShape, passes: Pass[], quick: boolean, log: (m: string) => void): Promise<BenchRecord[]> {
+async function benchLayer(bb: BenchBackend, layer: ConvLayerShape, passes: Pass[], quick: boolean, log: (m: string) => void,
+  filter: CaseFilter | undefined, done: (r: BenchRecord) => Promise<void>): Promise<BenchRecord[]> {
   const s = layer.shape, be: Backend = bb.backend;
   const { oh, ow } = convOutSize(s);
   const data: LayerData = {
@@ -64,13 +65,14 @@ async function benchLayer(bb: BenchBackend, layer: ConvLayerShape, passes: Pass[
     const algos = CONV_ALGOS.filter((a) => algoApplies(a, s));
     for (const pass of passes) {
       for (const algo of algos) {
-        const run = async () => {
+        if (!selected(filter, { kernel: pass, algo })) continue;
+        const issue = () => {
           if (pass === 'conv2d_forward') be.run(pass, { x, w, bias, relu: true, y: outputs[pass], shape: s, algo });
           else if (pass === 'conv2d_backward_data') be.run(pass, { dy, w, dx: outputs[pass], shape: s, algo });
           else be.run(pass, { x, dy, dw: outputs[pass], shape: s, algo, beta: 0 });
-          await be.sync();
         };
-        const t = await measure(run, { minSamples: quick ? 2 : 3, maxSamples: quick ? 8 : 30, maxMs: quick ? 300 : 1500 });
+        const run = async () => { issue(); await be.sync(); };
+        const t = await measureKernel(be, issue, { minSamples: quick ? 2 : 3, maxSamples: quick ? 8 : 30, maxMs: quick ? 300 : 1500 });
         const got = await be.read(outputs[pass]);
         // One more call with the wasm phase timers on: where the time goes (im2col/transforms vs GEMM).
         let phases: Record<string, number> | undefined;
@@ -87,11 +89,15 @@ async function benchLayer(bb: BenchBackend, layer: ConvLayerShape, passes: Pass[
         const rec: BenchRecord = {
           suite: 'conv', kernel: pass, shape: layer.id, backend: be.name, algo: algo as ConvAlgo, threads: bb.threads,
           median_ms: t.medianMs, gflops: convFlops(s) / (t.medianMs * 1e6), max_rel_err: err, warmup_ms: t.firstMs,
+          ...(t.compileMs !== undefined ? { compile_ms: t.compileMs } : {}),
           extra: { label: bb.label, description: be.description, err_vs: errVs, best_ms: Math.min(...t.samples), samples: t.samples.length,
+            timing: t.timing, cpu_share: t.cpuShare, ...(t.wallMedianMs !== undefined ? { wall_median_ms: t.wallMedianMs } : {}), ...(t.adaptive ? { adaptive: true } : {}),
             ...(phases ? { phases_ms: phases } : {}) },
         };
-        log(`conv ${layer.id} ${pass} ${algo} ${bb.label}: ${rec.median_ms.toFixed(2)} ms, ${rec.gflops.toFixed(1)} GFLOP/s, err ${Number.isNaN(err) ? '-' : err.toExponential(1)}`);
+        log(`conv ${layer.id} ${pass} ${algo} ${bb.label}: ${rec.median_ms.toFixed(2)} ms (${t.samples.length} x ${t.timing}), ` +
+          `${rec.gflops.toFixed(1)} GFLOP/s, first ${t.firstMs.toFixed(0)} ms, err ${Number.isNaN(err) ? '-' : err.toExponential(1)}`);
         out.push(rec);
+        await done(rec);
       }
     }
   } finally {
@@ -108,7 +114,14 @@ export const convSuite: Suite = {
     const passes: Pass[] = ctx.quick ? ['conv2d_forward', 'conv2d_backward_filter'] : PASSES;
     for (const bb of ctx.backends) {
       if (bb.backend.name === 'reference') continue;
-      for (const layer of layers(ctx.quick)) records.push(...await benchLayer(bb, layer, passes, ctx.quick, ctx.log));
+      for (const layer of layers(ctx.quick)) {
+        if (!selected(ctx.filter, { shape: layer.id })) continue;
+        // Rows are pushed as they come, so each checkpoint holds every row so far.
+        await benchLayer(bb, layer, passes, ctx.quick, ctx.log, ctx.filter, async (r) => {
+          records.push(r);
+          if (ctx.checkpoint && !ctx.quick) await ctx.checkpoint(records);
+        });
+      }
     }
     return records;
   },

@@ -2,7 +2,7 @@
 import type { Backend, Buf } from '../../src/backend.js';
 import { gemmReference } from '../../src/backends/reference/gemm.js';
 import { CIFAR_CONV_LAYERS, GEMM_SQUARE_SIZES, im2colGemmShape } from '../../src/runtime/shapes.js';
-import { type BenchBackend, type BenchRecord, type Suite, type SuiteContext, measure } from '../record.js';
+import { type BenchBackend, type BenchRecord, type Suite, type SuiteContext, measureKernel, selected } from '../record.js';
 import { randomArray } from '../../src/util/random.js';
 
 interface GemmCase { shape: string; m: number; n: number; k: number; transA: boolean; transB: boolean; trans: 'NN' | 'NT' | 'TN'; pass: string }
@@ -59,19 +59,19 @@ async function runCase(bb: BenchBackend, c: GemmCase, quick: boolean): Promise<B
   const bufs: Buf[] = [be.alloc(a.length), be.alloc(b.length), be.alloc(c.m * c.n)];
   try {
     be.write(bufs[0], a); be.write(bufs[1], b);
-    const run = async () => {
+    const issue = () => {
       be.run('gemm', { a: bufs[0], b: bufs[1], c: bufs[2], m: c.m, n: c.n, k: c.k, transA: c.transA, transB: c.transB, alpha: 1, beta: 0 });
-      await be.sync();
     };
-    const t = await measure(run, { minSamples: quick ? 3 : 5, maxMs: quick ? 400 : 1500 });
+    const t = await measureKernel(be, issue, { minSamples: quick ? 3 : 5, maxMs: quick ? 400 : 1500 });
     const err = spotCheck(c, a, b, await be.read(bufs[2]));
     const build = buildTag(bb);
     return {
       suite: 'gemm', kernel: 'gemm', shape: c.shape, backend: be.name, algo: c.trans === 'NN' ? build : `${build}-${c.trans}`,
       threads: bb.threads, median_ms: t.medianMs, gflops: (2 * c.m * c.n * c.k) / (t.medianMs * 1e6), max_rel_err: err,
-      warmup_ms: t.firstMs,
-      extra: { description: be.description, m: c.m, n: c.n, k: c.k, trans: c.trans, pass: c.pass, checked_rows: Math.min(CHECK_ROWS, c.m),
-        samples: t.samples.length, best_ms: Math.min(...t.samples) },
+      warmup_ms: t.firstMs, ...(t.compileMs !== undefined ? { compile_ms: t.compileMs } : {}),
+      extra: { label: bb.label, description: be.description, m: c.m, n: c.n, k: c.k, trans: c.trans, pass: c.pass, checked_rows: Math.min(CHECK_ROWS, c.m),
+        samples: t.samples.length, best_ms: Math.min(...t.samples), timing: t.timing, cpu_share: t.cpuShare,
+        ...(t.wallMedianMs !== undefined ? { wall_median_ms: t.wallMedianMs } : {}), ...(t.adaptive ? { adaptive: true } : {}) },
     };
   } finally {
     for (const x of bufs) be.free(x);
@@ -85,9 +85,11 @@ export const gemmSuite: Suite = {
     for (const bb of ctx.backends) {
       // A software GPU runs 1024^3 in seconds: cases projected (from this backend's last rate) to take
       // longer than this per call are skipped, with a log line, so that the suite's time stays bounded.
-      const maxCallMs = ctx.quick ? 3000 : 10000;
+      // A full run keeps every case up to a minute per call (slow calls get one or two samples).
+      const maxCallMs = ctx.quick ? 3000 : 60000;
       let flopsPerMs = Infinity;
       for (const c of cases(ctx.quick)) {
+        if (!selected(ctx.filter, { kernel: 'gemm', shape: c.shape, algo: c.trans })) continue;
         const projected = (2 * c.m * c.n * c.k) / flopsPerMs;
         if (projected > maxCallMs) {
           ctx.log(`gemm ${c.shape} ${c.trans} on ${bb.label}: skipped, ~${Math.round(projected)} ms per call projected`);
@@ -97,6 +99,7 @@ export const gemmSuite: Suite = {
         flopsPerMs = (2 * c.m * c.n * c.k) / r.median_ms;
         ctx.log(`gemm ${r.shape} ${r.algo} ${bb.label} t${r.threads}: ${r.median_ms.toFixed(2)} ms, ${r.gflops.toFixed(1)} GFLOP/s, err ${r.max_rel_err.toExponential(1)}`);
         records.push(r);
+        if (ctx.checkpoint && !ctx.quick) await ctx.checkpoint(records);
       }
     }
     return records;

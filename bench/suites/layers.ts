@@ -1,8 +1,8 @@
-// Layers bench suite: every non-GEMM, non-conv kernel of a training step on real VGG activation sizes
-// (CIFAR batch 32, FC batch 64); memory-bound, so GB/s (bytes each kernel must move / time) goes in extra.
+// Layers bench suite: every non-GEMM, non-conv kernel of a training step (plus the im2col path's im2col and
+// col2im) on real VGG activation sizes (CIFAR batch 32, FC batch 64); memory-bound, so GB/s (bytes each kernel must move / time) goes in extra.
 import type { Backend, Buf, KernelArgs, KernelId } from '../../src/backend.js';
 import { ReferenceBackend } from '../../src/backends/reference/backend.js';
-import { type BenchRecord, type Suite, type SuiteContext, measure } from '../record.js';
+import { type BenchRecord, type Suite, type SuiteContext, compileMsSoFar, measureKernel, selected } from '../record.js';
 import { randomArray } from '../../src/util/random.js';
 
 interface LayerCase {
@@ -42,6 +42,10 @@ function cases(quick: boolean): LayerCase[] {
     out.push({ kernel: 'batchnorm_backward', shape: id, bufs: { x, dy: random(len, 3), gamma: cv, saveMean: random(c, 4, 0), saveInvstd: zeros(c).fill(1.5),
       dx: zeros(len), dgamma: zeros(c), dbeta: zeros(c) }, scalars: { rows, c, accumulate: 0 }, outputs: ['dx', 'dgamma', 'dbeta'], bytes: 12 * len });
     if (quick) continue;
+    // The im2col path's own kernels, for the 3x3 pad-1 conv that reads this activation (col: [n*h*w, 9c]).
+    const shape = { n, h, w, cin: c, cout: c, kh: 3, kw: 3, stride: 1, pad: 1 }, clen = rows * 9 * c;
+    out.push({ kernel: 'im2col', shape: id, bufs: { x, col: zeros(clen) }, scalars: { shape }, outputs: ['col'], bytes: 4 * (len + clen) });
+    out.push({ kernel: 'col2im', shape: id, bufs: { col: random(clen, 24), x: zeros(len) }, scalars: { shape }, outputs: ['x'], bytes: 4 * (clen + len) });
     out.push({ kernel: 'maxpool2x2_backward', shape: id, bufs: { x, dy: random(olen, 5), dx: zeros(len) }, scalars: { n, h, w, c }, outputs: ['dx'], bytes: 4 * (2 * len + olen) });
     out.push({ kernel: 'relu_backward', shape: id, bufs: { y: x, dy: random(len, 6), dx: zeros(len) }, scalars: { length: len }, outputs: ['dx'], bytes: 12 * len });
     out.push({ kernel: 'bias_add', shape: id, bufs: { y: x, bias: cv }, scalars: { rows, cols: c }, outputs: ['y'], bytes: 8 * len });
@@ -124,21 +128,26 @@ export const layersSuite: Suite = {
   name: 'layers',
   async run(ctx: SuiteContext): Promise<BenchRecord[]> {
     const records: BenchRecord[] = [];
-    const list = cases(ctx.quick);
+    const list = cases(ctx.quick).filter((c) => selected(ctx.filter, { kernel: c.kernel, shape: c.shape }));
     for (const bb of ctx.backends) {
       for (const c of list) {
+        // The check is the kernel's first call: pipeline compilation happens there.
+        const c0 = compileMsSoFar(bb.backend);
         const maxRelErr = await checkAgainstReference(bb.backend, c);
+        const compileMs = c0 !== undefined ? compileMsSoFar(bb.backend)! - c0 : undefined;
         // Kernels that update in place (bias_add, sgd_update, axpby) drift over repeats; timing is unaffected.
         const bufs = upload(bb.backend, c.bufs);
         const args = { ...c.scalars, ...bufs } as unknown as KernelArgs[typeof c.kernel];
         try {
-          const m = await measure(async () => { bb.backend.run(c.kernel, args); await bb.backend.sync(); },
+          const m = await measureKernel(bb.backend, () => { bb.backend.run(c.kernel, args); },
             { minSamples: 5, maxSamples: ctx.quick ? 20 : 40, maxMs: ctx.quick ? 150 : 300 });
           const gbps = c.bytes / (m.medianMs * 1e6);
           records.push({
             suite: 'layers', kernel: c.kernel, shape: c.shape, backend: bb.backend.name, algo: bb.algoTag ?? bb.backend.description,
             threads: bb.threads, median_ms: m.medianMs, gflops: 0, max_rel_err: maxRelErr, warmup_ms: m.firstMs,
-            extra: { gb_per_s: Number(gbps.toFixed(2)), bytes: c.bytes, description: bb.backend.description, label: bb.label },
+            ...(compileMs !== undefined ? { compile_ms: compileMs } : {}),
+            extra: { gb_per_s: Number(gbps.toFixed(2)), bytes: c.bytes, description: bb.backend.description, label: bb.label,
+              samples: m.samples.length, timing: m.timing, cpu_share: m.cpuShare, ...(m.wallMedianMs !== undefined ? { wall_median_ms: m.wallMedianMs } : {}) },
           });
           ctx.log(`layers ${c.kernel.padEnd(24)} ${c.shape.padEnd(14)} ${bb.label.padEnd(16)} ${m.medianMs.toFixed(3).padStart(8)} ms ` +
             `${gbps.toFixed(1).padStart(6)} GB/s  err ${maxRelErr.toExponential(1)}`);

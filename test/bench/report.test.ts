@@ -115,7 +115,11 @@ test('command line: defaults, lists and bad thread counts', () => {
   assert.equal(d.threads, [1, 2]);
   assert.ok(d.suites.includes('tfjs') && d.suites.includes('gemm'));
   const q = parseArgs(['--quick', '--suite', 'conv,tfjs', '--threads', '2', '--backend', 'wasm', '--out', '/tmp/x']);
-  assert.equal(q, { quick: true, suites: ['conv', 'tfjs'], threads: [2], backends: ['wasm'], out: '/tmp/x', retune: false, tuningDir: undefined, backendsExplicit: true });
+  assert.equal(q, { quick: true, suites: ['conv', 'tfjs'], threads: [2], backends: ['wasm'], out: '/tmp/x', retune: false, tuningDir: undefined,
+    backendsExplicit: true, merge: false, filter: {} });
+  const f = parseArgs(['--merge', '--shapes', 'c64-64_224x224_n4, 1024x1024', '--kernels', 'conv2d_forward', '--algos', 'im2col_gemm,winograd_f4x4']);
+  assert.is(f.merge, true);
+  assert.equal(f.filter, { shapes: ['c64-64_224x224_n4', '1024x1024'], kernels: ['conv2d_forward'], algos: ['im2col_gemm', 'winograd_f4x4'] });
   assert.is(parseArgs(['--quick']).backendsExplicit, false);
   assert.throws(() => parseArgs(['--threads', '0']), /--threads/);
 });
