@@ -110,7 +110,9 @@ export function winograd_fused_forward(m: i32, x: usize, up: usize, y: usize, bi
 /**
  * The filter gradient's tile sums for this thread: du[p] = sum over the chunks it claims of V[p]^T dM[p]
  * (cin x cout per position, duPos floats apart), V = input transform of x, dM = output adjoint of dy.
- * Tiles are claimed as in winograd_fused_forward; a thread that claims none zeroes its du. The caller
+ * Tiles are claimed as in winograd_fused_forward, but the caller gives each thread its own counter (set to the
+ * start of its share) and `tiles` = the end of that share, so which tiles each du sums does not depend on
+ * timing (a deterministic dw). A thread that claims none zeroes its du. The caller
  * applies the filter adjoint to every thread's du (it is linear). gws: gemm_f32's packing workspace for
  * (mcb, kcb, ncb).
  */

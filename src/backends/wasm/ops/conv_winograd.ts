@@ -173,24 +173,29 @@ export function backwardFilterWinograd(ctx: WasmContext, algo: ConvAlgo, x: numb
   else backwardFilterFused(ctx, m, x, dy, dw, g, beta, chunk);
 }
 
-/** The filter gradient fused like the forward (same chunks): every thread sums V^T dM over the chunks it
- *  claims into its own dU, then the filter adjoint adds each thread's dU into dw. */
+/** The filter gradient fused like the forward (same chunks): every thread sums V^T dM over its tiles into
+ *  its own dU, then the filter adjoint adds each thread's dU into dw in thread order. Unlike the forward,
+ *  each thread takes a fixed contiguous share of the tiles (its own counter, starting at its share): which
+ *  tiles a dU sums must not depend on timing, or dw's rounding would differ from run to run and a resumed
+ *  run would not repeat an uninterrupted one bit for bit. */
 function backwardFilterFused(ctx: WasmContext, m: number, x: number, dy: number, dw: number, g: Geometry, beta: number, chunk: number): void {
   const t = m + 2, mr = gemmMr(ctx);
   const { tilesH, tilesW, tiles } = tileCount(g, m);
-  const jobs = Math.min(ctx.threads, Math.ceil(tiles / chunk));
+  const shares = splitRange(tiles, Math.min(ctx.threads, Math.ceil(tiles / chunk)), mr);
+  const jobs = shares.length;
   const duPos = padStride(g.cin * g.cout);
   const vBytes = (t * t * padStride(chunk * g.cin) * 4 + 127) & ~63, mBytes = (t * t * padStride(chunk * g.cout) * 4 + 127) & ~63;
   const duBytes = (t * t * duPos * 4 + 127) & ~63;
   const bl = gemmBlocks(g.cin, g.cout, chunk, mr);
   const gBytes = (bl.bytes + 127) & ~63;
   const v = ctx.workspace(jobs * vBytes, SLOT_V), dm = ctx.workspace(jobs * mBytes, SLOT_M), du = ctx.workspace(jobs * duBytes, SLOT_DU);
-  const gws = ctx.workspace(jobs * gBytes, SLOT_GEMM), counter = ctx.workspace(64, SLOT_COUNTER);
+  const gws = ctx.workspace(jobs * gBytes, SLOT_GEMM), counters = ctx.workspace(64 * jobs, SLOT_COUNTER);
   const sc = scratch(ctx);
-  new Int32Array(ctx.memory.buffer, counter, 1)[0] = 0;
+  // Thread i claims runs off its own counter (a cache line each), from shares[i][0] up to shares[i][1].
+  shares.forEach(([start], i) => { new Int32Array(ctx.memory.buffer, counters + 64 * i, 1)[0] = start; });
   const args = Array.from({ length: jobs }, (_, i) => [m, x, dy, du + i * duBytes, g.h, g.w, g.cin, g.cout, g.oh, g.ow, tilesH, tilesW,
-    g.pad, tiles, chunk, v + i * vBytes, dm + i * mBytes, sc + i * SCRATCH_BYTES, gws + i * gBytes, bl.mcb, bl.kcb, bl.ncb, bl.mr,
-    duPos, counter, minClaim(chunk, mr, 2)]);
+    g.pad, shares[i][1], chunk, v + i * vBytes, dm + i * mBytes, sc + i * SCRATCH_BYTES, gws + i * gBytes, bl.mcb, bl.kcb, bl.ncb, bl.mr,
+    duPos, counters + 64 * i, minClaim(chunk, mr, 2)]);
   timed('fused', () => ctx.pool.parallel('winograd_fused_filter_grad', args));
   for (let i = 0; i < jobs; i++) {
     parallel(ctx, `winograd_f${m}x${m}_filter_adjoint`, g.cin, g.cin * g.cout * t * t, (a, b, j) =>
