@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import type { ConvShape } from '../../src/backend.js';
 import { convOutSize } from '../../src/backend.js';
+import { forEachTapAt } from '../../src/backends/reference/conv.js';
 import { CIFAR_CONV_LAYERS, GEMM_SQUARE_SIZES, IMAGENET_CONV_LAYERS, convFlops } from '../../src/runtime/shapes.js';
 import { type BenchRecord, type Suite, type SuiteContext, measure } from '../record.js';
 import { randomArray } from '../../src/util/random.js';
@@ -50,16 +51,9 @@ export function sampledConvError(x: Float32Array, w: Float32Array, y: Float32Arr
   for (let t = 0; t < count; t++) {
     const n = Math.floor(r() * s.n), oy = Math.floor(r() * oh), ox = Math.floor(r() * ow), co = Math.floor(r() * s.cout);
     let acc = 0;
-    for (let ky = 0; ky < s.kh; ky++) {
-      const iy = oy * s.stride - s.pad + ky;
-      if (iy < 0 || iy >= s.h) continue;
-      for (let kx = 0; kx < s.kw; kx++) {
-        const ix = ox * s.stride - s.pad + kx;
-        if (ix < 0 || ix >= s.w) continue;
-        const xo = ((n * s.h + iy) * s.w + ix) * s.cin, wo = ((ky * s.kw + kx) * s.cin) * s.cout + co;
-        for (let ci = 0; ci < s.cin; ci++) acc += x[xo + ci] * w[wo + ci * s.cout];
-      }
-    }
+    forEachTapAt(s, n, oy, ox, (xo, wo) => {
+      for (let ci = 0; ci < s.cin; ci++) acc += x[xo + ci] * w[wo + co + ci * s.cout];
+    });
     const got = y[((n * oh + oy) * ow + ox) * s.cout + co];
     maxDiff = Math.max(maxDiff, Number.isNaN(got) ? Infinity : Math.abs(got - acc));
     scale = Math.max(scale, Math.abs(acc));

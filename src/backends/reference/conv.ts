@@ -16,16 +16,21 @@ function forEachTap(s: ConvShape, visit: (yo: number, xo: number, wo: number) =>
       for (let ox = 0; ox < ow; ox++) {
         const yo = ((b * oh + oy) * ow + ox) * s.cout;
         perPixel?.(yo);
-        for (let ky = 0; ky < s.kh; ky++) {
-          const iy = oy * s.stride - s.pad + ky;
-          if (iy < 0 || iy >= s.h) continue;
-          for (let kx = 0; kx < s.kw; kx++) {
-            const ix = ox * s.stride - s.pad + kx;
-            if (ix < 0 || ix >= s.w) continue;
-            visit(yo, ((b * s.h + iy) * s.w + ix) * s.cin, (ky * s.kw + kx) * s.cin * s.cout);
-          }
-        }
+        forEachTapAt(s, b, oy, ox, (xo, wo) => visit(yo, xo, wo));
       }
+    }
+  }
+}
+
+/** The taps of output pixel (b, oy, ox) that read the image: visit(x offset of the input pixel, w offset of the tap). */
+export function forEachTapAt(s: ConvShape, b: number, oy: number, ox: number, visit: (xo: number, wo: number) => void): void {
+  for (let ky = 0; ky < s.kh; ky++) {
+    const iy = oy * s.stride - s.pad + ky;
+    if (iy < 0 || iy >= s.h) continue;
+    for (let kx = 0; kx < s.kw; kx++) {
+      const ix = ox * s.stride - s.pad + kx;
+      if (ix < 0 || ix >= s.w) continue;
+      visit(((b * s.h + iy) * s.w + ix) * s.cin, (ky * s.kw + kx) * s.cin * s.cout);
     }
   }
 }
