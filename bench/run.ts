@@ -4,7 +4,7 @@
 //   npm run bench -- --backend webgpu --merge --suite conv --shapes c64-64_224x224_n4,c128-128_112x112_n4
 // (--merge keeps every row not measured again; slow suites save their rows after each one, so a chunk cut
 // short by a timeout keeps what it measured and marks the file incomplete).
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { createHash, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
@@ -136,5 +136,10 @@ async function main(): Promise<void> {
 
 // Only when executed, not when the test imports parseArgs.
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((e) => { console.error(e); process.exit(1); });
+  main().catch((e) => {
+    // --help and --version end through commander's exitOverride: they printed what was asked, nothing failed.
+    if (e instanceof CommanderError) process.exit(e.exitCode);
+    console.error(e);
+    process.exit(1);
+  });
 }
