@@ -1,5 +1,8 @@
 // 2x2 stride-2 max pool over NHWC: f32x4 over channels with a scalar channel tail; a call covers a range of
-// output rows (n*oh of them), so threads split rows.
+// output rows (n*oh of them), so threads split rows. Maxima are the reference's running `if (v > m) m = v`
+// over the window in row-major order: f32x4.pmax(m, v) (= m < v ? v : m, one maxps on x64, where f32x4.max
+// costs several instructions for its NaN and -0 rules) in the forward, and the same strict comparisons as
+// lane masks for the argmax in the backward, so ties, -0 and NaN pick the reference's element bit for bit.
 
 /** y = max over each 2x2 window, for output rows [r0, r1) of an [n, h, w, c] input (odd h, w: floor). */
 export function pool_maxpool2x2_f32_forward(x: usize, y: usize, r0: i32, r1: i32, h: i32, w: i32, c: i32): void {
@@ -15,7 +18,7 @@ export function pool_maxpool2x2_f32_forward(x: usize, y: usize, r0: i32, r1: i32
       let ch = 0;
       for (; ch + 4 <= c; ch += 4) {
         const o = <usize>ch << 2;
-        const m = f32x4.max(f32x4.max(v128.load(pi + o), v128.load(pb + o)), f32x4.max(v128.load(pd + o), v128.load(pe + o)));
+        const m = f32x4.pmax(f32x4.pmax(f32x4.pmax(v128.load(pi + o), v128.load(pb + o)), v128.load(pd + o)), v128.load(pe + o));
         v128.store(po + o, m);
       }
       for (; ch < c; ch++) {
@@ -48,17 +51,19 @@ export function pool_maxpool2x2_f32_backward(x: usize, dy: usize, dx: usize, r0:
         const o = <usize>ch << 2;
         const v0 = v128.load(pi + o), v1 = v128.load(pi + cb + o);
         const v2 = v128.load(pi + rowBytes + o), v3 = v128.load(pi + rowBytes + cb + o);
-        const m = f32x4.max(f32x4.max(v0, v1), f32x4.max(v2, v3));
+        // s_k: element k beats the running maximum of the elements before it (strict, as the reference)
+        const s1 = f32x4.gt(v1, v0);
+        const m1 = f32x4.pmax(v0, v1);
+        const s2 = f32x4.gt(v2, m1);
+        const s3 = f32x4.gt(v3, f32x4.pmax(m1, v2));
         const g = v128.load(pd + o);
-        const k0 = f32x4.eq(v0, m);
-        const k1 = v128.andnot(f32x4.eq(v1, m), k0);
-        const t1 = v128.or(k0, k1);
-        const k2 = v128.andnot(f32x4.eq(v2, m), t1);
-        const k3 = v128.andnot(f32x4.eq(v3, m), v128.or(t1, k2));
-        v128.store(pg + o, v128.and(g, k0));
-        v128.store(pg + cb + o, v128.and(g, k1));
-        v128.store(pg + rowBytes + o, v128.and(g, k2));
-        v128.store(pg + rowBytes + cb + o, v128.and(g, k3));
+        const g3 = v128.and(g, s3);
+        const g2 = v128.andnot(v128.and(g, s2), s3);
+        const later = v128.or(s2, s3);
+        v128.store(pg + o, v128.andnot(g, v128.or(s1, later)));
+        v128.store(pg + cb + o, v128.andnot(v128.and(g, s1), later));
+        v128.store(pg + rowBytes + o, g2);
+        v128.store(pg + rowBytes + cb + o, g3);
       }
       for (; ch < c; ch++) {
         const o = <usize>ch << 2;
