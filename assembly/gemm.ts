@@ -312,6 +312,28 @@ function gemm_scale_c(c: usize, m: i32, n: i32, ldc: i32, beta: f32, bias: usize
   }
 }
 
+/** The macro-kernel: every mrS x 8 micro-tile of C(mc x nc) at cblock from a packed mc x kc A block (ap) and a packed
+ *  kc x nc B panel (bpk), column slivers outermost so one B sliver stays in L1 across the A block. */
+// @ts-ignore: decorator
+@inline function gemm_macro(ap: usize, bpk: usize, kc: i32, mc: i32, nc: i32, cblock: usize, ldcb: usize, ldc: i32, mrS: i32,
+  alpha: f32, beta: f32, bias: usize, relu: i32, tmp: usize): void {
+  for (let jr = 0; jr < nc; jr += NR) {
+    const nr = imin(NR, nc - jr);
+    const bs = bpk + <usize>(jr * kc) * 4;
+    const biasT: usize = bias ? bias + (<usize>jr << 2) : 0;
+    const ct = cblock + (<usize>jr << 2);
+    if (mrS == 5) {
+      for (let ir = 0; ir < mc; ir += 5) {
+        gemm_f32_5x8(ap + <usize>(ir * kc) * 4, bs, kc, ct + <usize>ir * ldcb, ldc, imin(5, mc - ir), nr, alpha, beta, biasT, relu, tmp);
+      }
+    } else {
+      for (let ir = 0; ir < mc; ir += MR) {
+        gemm_f32_6x8(ap + <usize>(ir * kc) * 4, bs, kc, ct + <usize>ir * ldcb, ldc, imin(MR, mc - ir), nr, alpha, beta, biasT, relu, tmp);
+      }
+    }
+  }
+}
+
 /** Workspace layout shared with the TS side (src/backends/wasm/ops/gemm.ts gemmBlocks):
  *  [A block mcb x kcb][pad to 64][B panel kcb x ncb][pad to 64][tmp 48 floats]. */
 // @ts-ignore: decorator
@@ -345,22 +367,7 @@ export function gemm_f32(a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, l
         const asrc = transA ? a + ((<usize>pc * <usize>lda + <usize>ic) << 2) : a + ((<usize>ic * <usize>lda + <usize>pc) << 2);
         gemm_pack_a(asrc, lda, transA, mc, kc, ap, mrS);
         const cblock = c + <usize>ic * ldcb + (<usize>jc << 2);
-        for (let jr = 0; jr < nc; jr += NR) {
-          const nr = imin(NR, nc - jr);
-          const bs = bpk + <usize>(jr * kc) * 4;
-          const biasT: usize = biasEff ? biasEff + (<usize>jr << 2) : 0;
-          if (mrS == 5) {
-            for (let ir = 0; ir < mc; ir += 5) {
-              gemm_f32_5x8(ap + <usize>(ir * kc) * 4, bs, kc, cblock + <usize>ir * ldcb + (<usize>jr << 2), ldc, imin(5, mc - ir), nr,
-                alpha, betaEff, biasT, reluEff, tmp);
-            }
-          } else {
-            for (let ir = 0; ir < mc; ir += MR) {
-              gemm_f32_6x8(ap + <usize>(ir * kc) * 4, bs, kc, cblock + <usize>ir * ldcb + (<usize>jr << 2), ldc, imin(MR, mc - ir), nr,
-                alpha, betaEff, biasT, reluEff, tmp);
-            }
-          }
-        }
+        gemm_macro(ap, bpk, kc, mc, nc, cblock, ldcb, ldc, mrS, alpha, betaEff, biasEff, reluEff, tmp);
       }
     }
   }
@@ -387,5 +394,85 @@ export function gemm_f32_batched_claim(a: usize, b: usize, c: usize, m: i32, n: 
     if (i >= batch) return;
     gemm_f32(a + ((<usize>i * <usize>strideA) << 2), b + ((<usize>i * <usize>strideB) << 2), c + ((<usize>i * <usize>strideC) << 2),
       m, n, k, lda, ldb, ldc, transA, transB, alpha, beta, bias, relu, ws, mcb, kcb, ncb, mrS);
+  }
+}
+
+/** Spin until the i32 at `sync` reaches target after adding this thread's arrival: the claiming GEMM's
+ *  barrier (the threads of one call run concurrently; a futex wait would cost more than it saves). */
+// @ts-ignore: decorator
+@inline function team_barrier(sync: usize, target: i32): void {
+  atomic.add<i32>(sync, 1);
+  while (atomic.load<i32>(sync) < target) {}
+}
+
+/** Rows a claim starting at row r0 of m takes: (m - r0) / div (guided scheduling: the caller passes a
+ *  few times the thread count, so the last claims are short and the threads finish together), whole
+ *  mrS-row slivers, at least minRows and at most mcb. */
+// @ts-ignore: decorator
+@inline function claim_rows(r0: i32, m: i32, mcb: i32, minRows: i32, mrS: i32, div: i32): i32 {
+  const guided = ((m - r0) / div + mrS - 1) / mrS * mrS;
+  return imin(m - r0, imin(mcb, guided > minRows ? guided : minRows));
+}
+
+/**
+ * One of nth threads (tid) computing C = alpha op(A) op(B) + beta C (+ bias) (ReLU) together, rows
+ * claimed at run time so a thread the host slows down does less of the work instead of holding up the
+ * call. For each block of ncb columns: the threads pack op(B)'s k x ncb block into `bpack` (panel pc at
+ * pc * roundUp(ncb, 8) floats, each thread a share of the 8-column slivers), meet at a barrier, then claim
+ * row blocks (claim_rows) off the i32 counter at sync + 64 * (1 + column block), and multiply each by the
+ * whole packed block panel after panel (C accumulates over the panels in the same order as gemm_f32, so
+ * the result does not depend on which thread took which rows); a second barrier before the next column
+ * block reuses bpack. sync: the barrier counter, then one counter per column block, 64 bytes apart, all
+ * zeroed by the caller. ws: this thread's gemm_f32 workspace (its B panel part unused). minRows, div:
+ * see claim_rows.
+ */
+export function gemm_f32_claim(a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, lda: i32, ldb: i32, ldc: i32,
+  transA: i32, transB: i32, alpha: f32, beta: f32, bias: usize, relu: i32, ws: usize, mcb: i32, kcb: i32, ncb: i32,
+  mrS: i32, bpack: usize, tid: i32, nth: i32, sync: usize, minRows: i32, div: i32): void {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    if (tid == 0) gemm_scale_c(c, m, n, ldc, beta, bias, relu);
+    return;
+  }
+  const ap = ws, tmp = wsTmp(wsB(ws, mcb, kcb), kcb, ncb);
+  const ldcb = <usize>ldc << 2;
+  const np = (ncb + NR - 1) & ~(NR - 1);
+  let barriers = 0, block = 0;
+  for (let jc = 0; jc < n; jc += ncb, block++) {
+    const nc = imin(ncb, n - jc);
+    const slivers = (nc + NR - 1) / NR;
+    const j0 = slivers * tid / nth * NR, j1 = imin(nc, slivers * (tid + 1) / nth * NR);
+    if (j1 > j0) {
+      for (let pc = 0; pc < k; pc += kcb) {
+        const kc = imin(kcb, k - pc), col = jc + j0;
+        const bsrc = transB ? b + ((<usize>col * <usize>ldb + <usize>pc) << 2) : b + ((<usize>pc * <usize>ldb + <usize>col) << 2);
+        gemm_pack_b(bsrc, ldb, transB, kc, j1 - j0, bpack + ((<usize>pc * <usize>np + <usize>(j0 * kc)) << 2));
+      }
+    }
+    team_barrier(sync, ++barriers * nth);
+    const counter = sync + 64 * <usize>(1 + block);
+    for (;;) {
+      let ic = atomic.load<i32>(counter);
+      while (ic < m) {
+        const seen = atomic.cmpxchg<i32>(counter, ic, ic + claim_rows(ic, m, mcb, minRows, mrS, div));
+        if (seen == ic) break;
+        ic = seen;
+      }
+      if (ic >= m) break;
+      const mc = claim_rows(ic, m, mcb, minRows, mrS, div);
+      const cblock = c + <usize>ic * ldcb + (<usize>jc << 2);
+      for (let pc = 0; pc < k; pc += kcb) {
+        const kc = imin(kcb, k - pc);
+        const first = pc == 0, last = pc + kc >= k;
+        const betaEff: f32 = first ? beta : 1;
+        const biasEff: usize = last && bias ? bias + (<usize>jc << 2) : 0;
+        const reluEff = last ? relu : 0;
+        const asrc = transA ? a + ((<usize>pc * <usize>lda + <usize>ic) << 2) : a + ((<usize>ic * <usize>lda + <usize>pc) << 2);
+        gemm_pack_a(asrc, lda, transA, mc, kc, ap, mrS);
+        const bk = bpack + (<usize>pc * <usize>np << 2);
+        gemm_macro(ap, bk, kc, mc, nc, cblock, ldcb, ldc, mrS, alpha, betaEff, biasEff, reluEff, tmp);
+      }
+    }
+    if (jc + ncb < n) team_barrier(sync, ++barriers * nth);
   }
 }

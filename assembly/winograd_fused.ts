@@ -1,7 +1,9 @@
-// Fused Winograd forward and filter gradient: each thread claims runs of tiles off a shared atomic counter and runs input
-// transform -> per-position GEMMs -> output transform on its own V/M workspace, so the tile data stays in
-// cache and the threads never wait for each other between phases. The transformed filter is packed once
-// per call into the GEMM's B-sliver layout (winograd_fused_pack_u), so small chunks do not repack it.
+// Fused Winograd forward and filter gradient: each thread claims runs of tiles (the filter gradient: fixed blocks
+// of tiles, for a deterministic sum) off a shared atomic counter and runs input transform -> per-position GEMMs ->
+// output transform on its own tile-major V/M workspace, so the tile data stays in cache and the threads never
+// wait for each other between phases. The transformed filter is packed once per call into the GEMM's B-sliver
+// layout (winograd_fused_pack_u), so small chunks do not repack it. Also the phased passes' transforms with the
+// tiles claimed at run time (winograd_claim_transform).
 import { gemm_f32, gemm_f32_5x8, gemm_f32_6x8, gemm_pack_a, gemm_pack_b } from './gemm';
 import {
   winograd_f2x2_input_transform, winograd_f2x2_output_adjoint, winograd_f2x2_output_transform,
@@ -51,16 +53,18 @@ export function winograd_fused_pack_u(u: usize, up: usize, cin: i32, cout: i32, 
 }
 
 /** M[p] = V[p] U[p] for the positions of one chunk of cnt tiles: A sliver-packed per k-block into aws,
- *  B already packed (up); jr over 8-column slivers (kept in L1), ir over mrS-row slivers. */
-function chunkGemm(v: usize, up: usize, mm: usize, positions: i32, cnt: i32, cin: i32, cout: i32, vPos: i32, upPos: i32, mPos: i32,
-  kcb: i32, mrS: i32, aws: usize, tmp: usize): void {
+ *  B already packed (up); jr over 8-column slivers (kept in L1), ir over mrS-row slivers. V[p] starts
+ *  p*vPos floats into v with rows (tiles) lda apart; M[p] p*mPos floats into mm with rows ldc apart. */
+function chunkGemm(v: usize, up: usize, mm: usize, positions: i32, cnt: i32, cin: i32, cout: i32, vPos: i32, lda: i32, upPos: i32,
+  mPos: i32, ldc: i32, kcb: i32, mrS: i32, aws: usize, tmp: usize): void {
   const np = ncPad(cout);
+  const ldcb = <usize>ldc * 4;
   for (let p = 0; p < positions; p++) {
     const a = v + <usize>p * <usize>vPos * 4, c = mm + <usize>p * <usize>mPos * 4, bp = up + <usize>p * <usize>upPos * 4;
     for (let pc = 0; pc < cin; pc += kcb) {
       const kc = min(kcb, cin - pc);
       const beta: f32 = pc == 0 ? 0 : 1;
-      gemm_pack_a(a + (<usize>pc << 2), cin, 0, cnt, kc, aws, mrS);
+      gemm_pack_a(a + (<usize>pc << 2), lda, 0, cnt, kc, aws, mrS);
       const bk = bp + <usize>pc * <usize>np * 4;
       for (let jr = 0; jr < cout; jr += 8) {
         const nr = min(8, cout - jr);
@@ -68,11 +72,11 @@ function chunkGemm(v: usize, up: usize, mm: usize, positions: i32, cnt: i32, cin
         const cc = c + (<usize>jr << 2);
         if (mrS == 5) {
           for (let ir = 0; ir < cnt; ir += 5) {
-            gemm_f32_5x8(aws + <usize>(ir * kc) * 4, bs, kc, cc + <usize>ir * <usize>cout * 4, cout, min(5, cnt - ir), nr, 1, beta, 0, 0, tmp);
+            gemm_f32_5x8(aws + <usize>(ir * kc) * 4, bs, kc, cc + <usize>ir * ldcb, ldc, min(5, cnt - ir), nr, 1, beta, 0, 0, tmp);
           }
         } else {
           for (let ir = 0; ir < cnt; ir += 6) {
-            gemm_f32_6x8(aws + <usize>(ir * kc) * 4, bs, kc, cc + <usize>ir * <usize>cout * 4, cout, min(6, cnt - ir), nr, 1, beta, 0, 0, tmp);
+            gemm_f32_6x8(aws + <usize>(ir * kc) * 4, bs, kc, cc + <usize>ir * ldcb, ldc, min(6, cnt - ir), nr, 1, beta, 0, 0, tmp);
           }
         }
       }
@@ -80,68 +84,120 @@ function chunkGemm(v: usize, up: usize, mm: usize, positions: i32, cnt: i32, cin
   }
 }
 
+// @ts-ignore: decorator
+@inline function inputTransform(m: i32, x: usize, v: usize, h: i32, w: i32, cin: i32, tilesH: i32, tilesW: i32, pad: i32,
+  c0: i32, c1: i32, chunkStart: i32, posStride: i32, scratch: usize): void {
+  if (m == 2) winograd_f2x2_input_transform(x, v, h, w, cin, tilesH, tilesW, pad, pad, c0, c1, chunkStart, posStride, scratch);
+  else if (m == 4) winograd_f4x4_input_transform(x, v, h, w, cin, tilesH, tilesW, pad, pad, c0, c1, chunkStart, posStride, scratch);
+  else winograd_f6x6_input_transform(x, v, h, w, cin, tilesH, tilesW, pad, pad, c0, c1, chunkStart, posStride, scratch);
+}
+
+// @ts-ignore: decorator
+@inline function outputTransform(m: i32, mm: usize, y: usize, bias: usize, oh: i32, ow: i32, cout: i32, tilesH: i32, tilesW: i32,
+  c0: i32, c1: i32, chunkStart: i32, posStride: i32, flags: i32, scratch: usize): void {
+  if (m == 2) winograd_f2x2_output_transform(mm, y, bias, oh, ow, cout, tilesH, tilesW, c0, c1, chunkStart, posStride, flags, scratch);
+  else if (m == 4) winograd_f4x4_output_transform(mm, y, bias, oh, ow, cout, tilesH, tilesW, c0, c1, chunkStart, posStride, flags, scratch);
+  else winograd_f6x6_output_transform(mm, y, bias, oh, ow, cout, tilesH, tilesW, c0, c1, chunkStart, posStride, flags, scratch);
+}
+
 /**
  * y = Winograd F(m x m, 3x3) conv of x with the packed transformed filter up (positions upPos floats
  * apart), (+ bias) (ReLU, flags as the output transform). Runs of at most `chunk` tiles (at least
  * minChunk) are claimed with claimTiles until all `tiles` are done. v and mm are this
- * thread's tile workspaces (chunk*cin+16 and chunk*cout+16 floats per position); aws holds the packed A
- * block (roundUp(chunk, mrS) x kcb floats) followed by 48 floats of edge-tile scratch.
+ * thread's tile workspaces, tile-major: tile i of a run at i * tileStride(T*T, c) floats, its positions
+ * pos4(c) floats apart (see tileStride for why), plus slack for full-vector loads past a channel tail; aws
+ * holds the packed A block (roundUp(chunk, mrS) x kcb floats) followed by 48 floats of edge-tile scratch.
+ * skip leaves phases out for a phase-timing run (bit 1 input transform, 2 tile GEMMs, 4 output
+ * transform; 0 in normal use).
  */
 export function winograd_fused_forward(m: i32, x: usize, up: usize, y: usize, bias: usize, h: i32, w: i32, cin: i32, cout: i32,
   oh: i32, ow: i32, tilesH: i32, tilesW: i32, pad: i32, tiles: i32, chunk: i32, v: usize, mm: usize, flags: i32,
-  scratch: usize, aws: usize, kcb: i32, mrS: i32, upPos: i32, counter: usize, minChunk: i32): void {
-  const t = m + 2;
-  const vPos = chunk * cin + 16, mPos = chunk * cout + 16;
+  scratch: usize, aws: usize, kcb: i32, mrS: i32, upPos: i32, counter: usize, minChunk: i32, skip: i32): void {
+  const t = m + 2, tt = t * t;
   const tmp = aws + ((<usize>(((chunk + mrS - 1) / mrS) * mrS) * <usize>kcb * 4 + 63) & ~<usize>63);
+  const tileV = tileStride(tt, cin), tileM = tileStride(tt, cout), vPos = pos4(cin), mPos = pos4(cout);
   for (;;) {
     const c0 = claimTiles(counter, tiles, chunk, minChunk, mrS);
     if (c0 >= tiles) return;
     const cnt = claimSize(c0, tiles, chunk, minChunk, mrS), c1 = c0 + cnt;
-    if (m == 2) winograd_f2x2_input_transform(x, v, h, w, cin, tilesH, tilesW, pad, pad, c0, c1, c0, vPos, scratch);
-    else if (m == 4) winograd_f4x4_input_transform(x, v, h, w, cin, tilesH, tilesW, pad, pad, c0, c1, c0, vPos, scratch);
-    else winograd_f6x6_input_transform(x, v, h, w, cin, tilesH, tilesW, pad, pad, c0, c1, c0, vPos, scratch);
-    chunkGemm(v, up, mm, t * t, cnt, cin, cout, vPos, upPos, mPos, kcb, mrS, aws, tmp);
-    if (m == 2) winograd_f2x2_output_transform(mm, y, bias, oh, ow, cout, tilesH, tilesW, c0, c1, c0, mPos, flags, scratch);
-    else if (m == 4) winograd_f4x4_output_transform(mm, y, bias, oh, ow, cout, tilesH, tilesW, c0, c1, c0, mPos, flags, scratch);
-    else winograd_f6x6_output_transform(mm, y, bias, oh, ow, cout, tilesH, tilesW, c0, c1, c0, mPos, flags, scratch);
+    if (!(skip & 1)) {
+      for (let i = c0; i < c1; i++) inputTransform(m, x, v + <usize>(i - c0) * <usize>tileV * 4, h, w, cin, tilesH, tilesW, pad, i, i + 1, i, vPos, scratch);
+    }
+    if (!(skip & 2)) chunkGemm(v, up, mm, tt, cnt, cin, cout, vPos, tileV, upPos, mPos, tileM, kcb, mrS, aws, tmp);
+    if (!(skip & 4)) {
+      for (let i = c0; i < c1; i++) outputTransform(m, mm + <usize>(i - c0) * <usize>tileM * 4, y, bias, oh, ow, cout, tilesH, tilesW, i, i + 1, i, mPos, flags, scratch);
+    }
+  }
+}
+
+/** Floats between the positions of one tile in the tile-major layout: cin rounded up to whole vectors. */
+// @ts-ignore: decorator
+@inline function pos4(c: i32): i32 { return (c + 3) & ~3; }
+/** Floats between consecutive tiles in the tile-major V and M of the fused passes: T*T positions plus one
+ *  cache line, so the rows of a position's GEMM operand (one per tile) do not all fall into the same cache
+ *  sets. Tile-major, one tile's transform writes (or reads) one contiguous block; position-major (each
+ *  position a chunk-long row, as the phased passes use) it scatters over T*T rows some 10 KB apart, and
+ *  then the input transform did not scale at all on 2 threads (c64-64 224x224 F(6x6): 14.8 ms on 1 thread,
+ *  14.7 on 2; tile-major 14.6 and 8.2). */
+// @ts-ignore: decorator
+@inline function tileStride(tt: i32, c: i32): i32 { return tt * pos4(c) + 16; }
+
+/**
+ * The filter gradient's tile sums over fixed blocks of tiles: block b is [starts[b], starts[b + 1]) (an
+ * i32 table at `starts`), and its sum dU_b[p] = sum over its tiles of V[p]^T dM[p] (cin x cout per
+ * position, duPos floats apart) goes to du + b * duBytes. V = input transform of x, dM = output adjoint of
+ * dy, both tile-major as in winograd_fused_forward. Threads claim whole blocks off the i32 at `counter`
+ * (zeroed by the caller), so a thread the host slows down takes fewer of them, while each dU_b sums the same
+ * tiles in the same order (chunks of `chunk` tiles, first to last) whoever runs it: dw, which the caller
+ * forms from the dU_b in block order, does not depend on timing. gws: gemm_f32's packing workspace for
+ * (mcb, kcb, ncb).
+ */
+export function winograd_fused_filter_grad(m: i32, x: usize, dy: usize, du: usize, h: i32, w: i32, cin: i32, cout: i32,
+  oh: i32, ow: i32, tilesH: i32, tilesW: i32, pad: i32, chunk: i32, v: usize, dm: usize, scratch: usize,
+  gws: usize, mcb: i32, kcb: i32, ncb: i32, mrS: i32, duPos: i32, counter: usize, starts: usize, blocks: i32, duBytes: i32): void {
+  const tt = (m + 2) * (m + 2);
+  const tileV = tileStride(tt, cin), tileM = tileStride(tt, cout), vPos = pos4(cin), mPos = pos4(cout);
+  for (;;) {
+    const b = atomic.add<i32>(counter, 1);
+    if (b >= blocks) return;
+    const b0 = load<i32>(starts + (<usize>b << 2)), b1 = load<i32>(starts + (<usize>(b + 1) << 2));
+    const dub = du + <usize>b * <usize>duBytes;
+    for (let c0 = b0; c0 < b1; c0 += chunk) {
+      const c1 = min(b1, c0 + chunk), cnt = c1 - c0;
+      for (let i = c0; i < c1; i++) {
+        inputTransform(m, x, v + <usize>(i - c0) * <usize>tileV * 4, h, w, cin, tilesH, tilesW, pad, i, i + 1, i, vPos, scratch);
+        const d = dm + <usize>(i - c0) * <usize>tileM * 4;
+        if (m == 2) winograd_f2x2_output_adjoint(dy, d, oh, ow, cout, tilesH, tilesW, i, i + 1, i, mPos, scratch);
+        else if (m == 4) winograd_f4x4_output_adjoint(dy, d, oh, ow, cout, tilesH, tilesW, i, i + 1, i, mPos, scratch);
+        else winograd_f6x6_output_adjoint(dy, d, oh, ow, cout, tilesH, tilesW, i, i + 1, i, mPos, scratch);
+      }
+      const beta: f32 = c0 == b0 ? 0 : 1;
+      for (let p = 0; p < tt; p++) {
+        gemm_f32(v + <usize>p * <usize>vPos * 4, dm + <usize>p * <usize>mPos * 4, dub + <usize>p * <usize>duPos * 4, cin, cout, cnt,
+          tileV, tileM, cout, 1, 0, 1, beta, 0, 0, gws, mcb, kcb, ncb, mrS);
+      }
+    }
   }
 }
 
 /**
- * The filter gradient's tile sums for this thread: du[p] = sum over the chunks it claims of V[p]^T dM[p]
- * (cin x cout per position, duPos floats apart), V = input transform of x, dM = output adjoint of dy.
- * Tiles are claimed as in winograd_fused_forward, but the caller gives each thread its own counter (set to the
- * start of its share) and `tiles` = the end of that share, so which tiles each du sums does not depend on
- * timing (a deterministic dw). A thread that claims none zeroes its du. The caller
- * applies the filter adjoint to every thread's du (it is linear). gws: gemm_f32's packing workspace for
- * (mcb, kcb, ncb).
+ * A transform of tiles [tiles0, tiles1) for the phased passes with the tiles claimed at run time, `step` at a
+ * time off the i32 at `counter` (set to tiles0 by the caller), so a thread the host slows down transforms
+ * fewer of them. kind 0: input transform of image a (h x w x c, pad) into V at b; 1: output transform of M
+ * at a into image b (oh = h, ow = w, cout = c; + bias, flags as the generated output transforms); 2: output
+ * adjoint of dy at a into dM at b. posStride and chunkStart as in the generated transforms. Each tile's
+ * output is written by one thread, so the result does not depend on which.
  */
-export function winograd_fused_filter_grad(m: i32, x: usize, dy: usize, du: usize, h: i32, w: i32, cin: i32, cout: i32,
-  oh: i32, ow: i32, tilesH: i32, tilesW: i32, pad: i32, tiles: i32, chunk: i32, v: usize, dm: usize, scratch: usize,
-  gws: usize, mcb: i32, kcb: i32, ncb: i32, mrS: i32, duPos: i32, counter: usize, minChunk: i32): void {
-  const t = m + 2;
-  const vPos = chunk * cin + 16, mPos = chunk * cout + 16;
-  let first = true;
+export function winograd_claim_transform(kind: i32, m: i32, a: usize, b: usize, bias: usize, h: i32, w: i32, c: i32, tilesH: i32,
+  tilesW: i32, pad: i32, tiles1: i32, chunkStart: i32, posStride: i32, flags: i32, scratch: usize, counter: usize, step: i32): void {
   for (;;) {
-    const c0 = claimTiles(counter, tiles, chunk, minChunk, mrS);
-    if (c0 >= tiles) break;
-    const cnt = claimSize(c0, tiles, chunk, minChunk, mrS), c1 = c0 + cnt;
-    if (m == 2) {
-      winograd_f2x2_input_transform(x, v, h, w, cin, tilesH, tilesW, pad, pad, c0, c1, c0, vPos, scratch);
-      winograd_f2x2_output_adjoint(dy, dm, oh, ow, cout, tilesH, tilesW, c0, c1, c0, mPos, scratch);
-    } else if (m == 4) {
-      winograd_f4x4_input_transform(x, v, h, w, cin, tilesH, tilesW, pad, pad, c0, c1, c0, vPos, scratch);
-      winograd_f4x4_output_adjoint(dy, dm, oh, ow, cout, tilesH, tilesW, c0, c1, c0, mPos, scratch);
-    } else {
-      winograd_f6x6_input_transform(x, v, h, w, cin, tilesH, tilesW, pad, pad, c0, c1, c0, vPos, scratch);
-      winograd_f6x6_output_adjoint(dy, dm, oh, ow, cout, tilesH, tilesW, c0, c1, c0, mPos, scratch);
-    }
-    const beta: f32 = first ? 0 : 1;
-    for (let p = 0; p < t * t; p++) {
-      gemm_f32(v + <usize>p * <usize>vPos * 4, dm + <usize>p * <usize>mPos * 4, du + <usize>p * <usize>duPos * 4, cin, cout, cnt,
-        cin, cout, cout, 1, 0, 1, beta, 0, 0, gws, mcb, kcb, ncb, mrS);
-    }
-    first = false;
+    const r0 = atomic.add<i32>(counter, step);
+    if (r0 >= tiles1) return;
+    const r1 = min(tiles1, r0 + step);
+    if (kind == 0) inputTransform(m, a, b, h, w, c, tilesH, tilesW, pad, r0, r1, chunkStart, posStride, scratch);
+    else if (kind == 1) outputTransform(m, a, b, bias, h, w, c, tilesH, tilesW, r0, r1, chunkStart, posStride, flags, scratch);
+    else if (m == 2) winograd_f2x2_output_adjoint(a, b, h, w, c, tilesH, tilesW, r0, r1, chunkStart, posStride, scratch);
+    else if (m == 4) winograd_f4x4_output_adjoint(a, b, h, w, c, tilesH, tilesW, r0, r1, chunkStart, posStride, scratch);
+    else winograd_f6x6_output_adjoint(a, b, h, w, c, tilesH, tilesW, r0, r1, chunkStart, posStride, scratch);
   }
-  if (first) memory.fill(du, 0, <usize>(t * t) * <usize>duPos * 4);
 }

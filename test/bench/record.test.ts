@@ -14,7 +14,9 @@ test('median of warm samples; the first (cold) call reported apart', async () =>
   assert.ok(r.samples.length >= 3, `at least minSamples (${r.samples.length})`);
   assert.ok(r.samples.length <= 12, `about maxSamples, not a full second of samples (${r.samples.length})`);
   assert.is(calls, r.samples.length + 2, 'two untimed-by-tinybench calls, then the samples');
-  assert.ok(r.cpuShare! > 0.3 && r.cpuShare! < 1.5, `busy-waiting keeps about one core busy (${r.cpuShare})`);
+  // The lower bound depends on what else runs on the machine (a loaded 2-core box gave 0.3), so only the range is
+  // checked: one busy thread cannot use more than about one core.
+  assert.ok(r.cpuShare! > 0 && r.cpuShare! < 1.5, `busy-waiting uses at most about one core (${r.cpuShare})`);
 });
 
 test('async functions are awaited and errors propagate', async () => {

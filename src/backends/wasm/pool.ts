@@ -89,6 +89,17 @@ export class ThreadPool {
     return worker;
   }
 
+  private ownBusyUs = 0;
+  private lastJobs = 1;
+
+  /** Microseconds each thread spent inside the kernel in the last parallel() call (thread 0 first): the
+   *  gap between them and the call's wall time shows load imbalance and wake-up delay. */
+  busyMicros(): number[] {
+    const out = [this.ownBusyUs];
+    for (let w = 1; w < this.lastJobs; w++) out.push(this.i32[slotWord(w) + 3]);
+    return out;
+  }
+
   hasFunction(name: string): boolean { return this.fnIndex.has(name); }
 
   /** Run fn on the calling thread only. */
@@ -121,7 +132,10 @@ export class ThreadPool {
       Atomics.notify(i32, base);
     }
     let ownError: unknown;
+    const t0own = performance.now();
     try { this.call(name, ...argsPerThread[0]); } catch (e) { ownError = e; }
+    this.ownBusyUs = Math.round((performance.now() - t0own) * 1000);
+    this.lastJobs = jobs;
     const target = jobs - 1;
     let spins = 0, t0 = -1;
     for (;;) {

@@ -1,7 +1,7 @@
 // Layout of the shared control block through which the pool hands kernel calls to workers (hot path).
 
 export const MAX_ARGS = 28;
-/** Per-worker slot, in 32-bit words: [seq, fn, nargs, pad] then MAX_ARGS float64 args. */
+/** Per-worker slot, in 32-bit words: [seq, fn, nargs, busy microseconds of the last call (ThreadPool.busyMicros)] then MAX_ARGS float64 args. */
 export const SLOT_WORDS = 4 + MAX_ARGS * 2;
 /** Header words before the slots: [done counter, error flag, error worker, pad]. */
 export const HEADER_WORDS = 16; // 64 bytes: the header sits alone on its cache line

@@ -47,12 +47,14 @@ function serve(init: WorkerInit, instance: WebAssembly.Instance): void {
     const nargs = i32[base + 2];
     args.length = nargs;
     for (let a = 0; a < nargs; a++) args[a] = f64[argsF64 + a];
+    const start = performance.now();
     try {
       fns[fn](...args);
     } catch (e) {
       Atomics.store(i32, ERROR, init.index);
       console.error(`vggrt wasm worker ${init.index}: ${names[fn]} failed: ${(e as Error).message}`);
     }
+    i32[base + 3] = Math.round((performance.now() - start) * 1000); // busy microseconds, for ThreadPool.busyMicros
     Atomics.add(i32, DONE, 1);
     Atomics.notify(i32, DONE);
   }

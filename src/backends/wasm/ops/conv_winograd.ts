@@ -11,7 +11,8 @@ export const WINOGRAD_TILE: Partial<Record<ConvAlgo, 2 | 4 | 6>> = { winograd_f2
 
 /** Workspace slots (conv owns 0..9). U (forward, data gradient) and dU (filter gradient) never live in the
  *  same call, so they share a slot: for 512->512 F(6x6) each is 67 MB. */
-const SLOT_V = 0, SLOT_M = 1, SLOT_U = 2, SLOT_DU = 2, SLOT_SCRATCH = 3, SLOT_ROT = 4, SLOT_GEMM = 5, SLOT_COUNTER = 6, SLOT_PACKED_U = 7;
+const SLOT_V = 0, SLOT_M = 1, SLOT_U = 2, SLOT_DU = 2, SLOT_SCRATCH = 3, SLOT_ROT = 4, SLOT_GEMM = 5, SLOT_COUNTER = 6, SLOT_PACKED_U = 7,
+  SLOT_TRANSFORM_COUNTER = 8;
 /** Position strides are padded by 16 floats (64 bytes) so the T*T streams of a tile do not alias in cache. */
 const padStride = (elems: number) => elems + 16;
 /** Per-thread scratch each transform kernel needs (tile staging; see assembly/winograd_gen.ts). */
@@ -53,14 +54,35 @@ function chunkTiles(m: number, tiles: number, perTileChannels: number): number {
 
 /** The input transform of tiles [c0, c1) into v (laid out for that chunk), split over the threads. */
 function inputTransform(ctx: WasmContext, m: number, x: number, v: number, g: Geometry, c0: number, c1: number): void {
+  claimTransform(ctx, 0, m, x, v, 0, g.h, g.w, g.cin, g, c0, c1, 0);
+}
+
+/** The phased passes' transforms of tiles [c0, c1) (kind 0 input, 1 output, 2 output adjoint; see
+ *  winograd_claim_transform in assembly/winograd_fused.ts) on the threads, tiles claimed in runs of about a
+ *  sixteenth of the threads' share: a static split ran one thread 30% longer than the other when the host
+ *  slowed one core (c128-128 112x112 F(6x6): 7.95 vs 6.02 ms busy). */
+function claimTransform(ctx: WasmContext, kind: number, m: number, a: number, b: number, bias: number, h: number, w: number, c: number,
+  g: Geometry, c0: number, c1: number, flags: number): void {
   const { tilesH, tilesW } = tileCount(g, m);
-  const sc = scratch(ctx), t = m + 2;
-  parallel(ctx, `winograd_f${m}x${m}_input_transform`, c1 - c0, (c1 - c0) * g.cin * t * t, (s, e, i) =>
-    [x, v, g.h, g.w, g.cin, tilesH, tilesW, g.pad, g.pad, c0 + s, c0 + e, c0, padStride((c1 - c0) * g.cin), sc + i * SCRATCH_BYTES]);
+  const t = m + 2, cnt = c1 - c0;
+  const jobs = cnt * c * t * t >= 1 << 15 ? Math.min(ctx.threads, cnt) : 1;
+  const sc = scratch(ctx), counter = ctx.workspace(64, SLOT_TRANSFORM_COUNTER);
+  new Int32Array(ctx.memory.buffer, counter, 1)[0] = c0;
+  const step = Math.max(1, Math.ceil(cnt / (16 * jobs)));
+  const name = ['input_transform', 'output_transform', 'output_adjoint'][kind];
+  timed(name, () => ctx.pool.parallel('winograd_claim_transform', Array.from({ length: jobs }, (_, i) =>
+    [kind, m, a, b, bias, h, w, c, tilesH, tilesW, g.pad, c1, c0, padStride(cnt * c), flags, sc + i * SCRATCH_BYTES, counter, step])));
+}
+
+/** Bytes of one thread's V (or M) workspace in the fused passes for `chunk` tiles of `c` channels: tile-major
+ *  (tile i at i * (T*T*round4(c) + 16) floats, see tileStride in assembly/winograd_fused.ts), plus a line of
+ *  slack for full-vector loads past a channel tail. */
+function tileWorkspaceBytes(t: number, chunk: number, c: number): number {
+  return (chunk * (t * t * (Math.ceil(c / 4) * 4) + 16) * 4 + 127) & ~63;
 }
 
 /** Tiles per chunk of the fused forward, or 0 when the phase-by-phase path is the better one. A chunk's
- *  V and M together take at most about convLimits.winogradFusedBytes (so they stay in L2 between the
+ *  V and M together take at most about convLimits.winogradFusedBytes (so they stay in cache between the
  *  phases); the chunk count is a multiple of the threads (two per thread at least), so the threads finish
  *  together, and a chunk is a multiple of the GEMM micro-tile rows where that keeps them even. Each chunk
  *  streams the whole packed filter (or, for the filter gradient, its own dU) through its GEMMs, so that must
@@ -68,6 +90,9 @@ function inputTransform(ctx: WasmContext, m: number, x: number, v: number, g: Ge
  *  128->256 F(4x4), 4.7 MB, faster for 64->128, 1.2 MB) and be reused by FUSED_MIN_ROWS tiles or more
  *  (few tiles: the 4x4 and 2x2 layers); otherwise the batched GEMM split by position wins. */
 const FUSED_MIN_ROWS = 24;
+/** Phases the fused forward leaves out (bit 1 input transform, 2 tile GEMMs, 4 output transform): 0 except
+ *  in a phase-timing run, which sets it to see what each phase costs on 1 and 2 threads. */
+export const fusedSkip = { forward: 0 };
 function fusedChunk(ctx: WasmContext, m: number, tiles: number, g: Geometry): number {
   const t = m + 2, mr = gemmMr(ctx), th = ctx.threads;
   if (t * t * g.cin * g.cout * 4 > convLimits.winogradFusedFilterBytes) return 0;
@@ -75,8 +100,14 @@ function fusedChunk(ctx: WasmContext, m: number, tiles: number, g: Geometry): nu
   const chunks = Math.max(2 * th, Math.ceil(Math.ceil(tiles / byBytes) / th) * th);
   let c = Math.ceil(tiles / chunks);
   if (c < FUSED_MIN_ROWS && byBytes < tiles) return 0;
-  const rounded = Math.ceil(c / mr) * mr;
-  if (chunks * rounded - tiles < mr) c = rounded; // else the last chunk would come up short
+  if (convLimits.winogradWholeRows && c >= 4 * mr) {
+    // Whole micro-tile rows: a chunk of 51 tiles ran 9 row slivers per position GEMM, the last half empty
+    // with a scalar edge epilogue; 48 runs 8 full ones (the claims after it are whole rows too).
+    c = Math.floor(c / mr) * mr;
+  } else {
+    const rounded = Math.ceil(c / mr) * mr;
+    if (chunks * rounded - tiles < mr) c = rounded; // else the last chunk would come up short
+  }
   return Math.max(1, Math.min(c, chunkTiles(m, tiles, g.cin + g.cout)));
 }
 
@@ -92,11 +123,10 @@ function minClaim(chunk: number, mr: number, div: number): number {
 function winogradConvPhased(ctx: WasmContext, m: number, x: number, u: number, uTrans: boolean, y: number, bias: number, relu: boolean,
   g: Geometry): void {
   const t = m + 2;
-  const { tilesH, tilesW, tiles } = tileCount(g, m);
+  const { tiles } = tileCount(g, m);
   const chunk = chunkTiles(m, tiles, g.cin + g.cout);
   const v = ctx.workspace(t * t * padStride(chunk * g.cin) * 4 + 64, SLOT_V);
   const mm = ctx.workspace(t * t * padStride(chunk * g.cout) * 4 + 64, SLOT_M);
-  const sc = scratch(ctx);
   const flags = (bias ? 1 : 0) | (relu ? 2 : 0);
   for (let c0 = 0; c0 < tiles; c0 += chunk) {
     const c1 = Math.min(tiles, c0 + chunk), cnt = c1 - c0;
@@ -106,8 +136,7 @@ function winogradConvPhased(ctx: WasmContext, m: number, x: number, u: number, u
       transA: false, transB: uTrans, alpha: 1, beta: 0,
       batch: t * t, strideA: padStride(cnt * g.cin), strideB: padStride(g.cin * g.cout), strideC: padStride(cnt * g.cout),
     }));
-    parallel(ctx, `winograd_f${m}x${m}_output_transform`, cnt, cnt * g.cout * t * t, (s, e, i) =>
-      [mm, y, bias, g.oh, g.ow, g.cout, tilesH, tilesW, c0 + s, c0 + e, c0, padStride(cnt * g.cout), flags, sc + i * SCRATCH_BYTES]);
+    claimTransform(ctx, 1, m, mm, y, bias, g.oh, g.ow, g.cout, g, c0, c1, flags);
   }
 }
 
@@ -128,7 +157,7 @@ function winogradConv(ctx: WasmContext, m: number, x: number, u: number, uTrans:
   const up = ctx.workspace(t * t * upPos * 4 + 64, SLOT_PACKED_U);
   parallel(ctx, 'winograd_fused_pack_u', t * t, t * t * g.cin * g.cout, (s, e) =>
     [u, up, g.cin, g.cout, padStride(g.cin * g.cout), upPos, kcb, uTrans ? 1 : 0, s, e]);
-  const vBytes = (t * t * padStride(chunk * g.cin) * 4 + 127) & ~63, mBytes = (t * t * padStride(chunk * g.cout) * 4 + 127) & ~63;
+  const vBytes = tileWorkspaceBytes(t, chunk, g.cin), mBytes = tileWorkspaceBytes(t, chunk, g.cout);
   const aBytes = ((Math.ceil(chunk / mr) * mr * kcb * 4 + 63) & ~63) + 48 * 4 + 64;
   const v = ctx.workspace(jobs * vBytes, SLOT_V), mm = ctx.workspace(jobs * mBytes, SLOT_M);
   const aws = ctx.workspace(jobs * aBytes, SLOT_GEMM), counter = ctx.workspace(64, SLOT_COUNTER);
@@ -137,7 +166,7 @@ function winogradConv(ctx: WasmContext, m: number, x: number, u: number, uTrans:
   const flags = (bias ? 1 : 0) | (relu ? 2 : 0);
   const args = Array.from({ length: jobs }, (_, i) => [m, x, up, y, bias, g.h, g.w, g.cin, g.cout, g.oh, g.ow, tilesH, tilesW, g.pad,
     tiles, chunk, v + i * vBytes, mm + i * mBytes, flags, sc + i * SCRATCH_BYTES, aws + i * aBytes, kcb, mr, upPos, counter,
-    minClaim(chunk, mr, 4)]);
+    minClaim(chunk, mr, 4), fusedSkip.forward]);
   timed('fused', () => ctx.pool.parallel('winograd_fused_forward', args));
 }
 
@@ -173,34 +202,54 @@ export function backwardFilterWinograd(ctx: WasmContext, algo: ConvAlgo, x: numb
   else backwardFilterFused(ctx, m, x, dy, dw, g, beta, chunk);
 }
 
-/** The filter gradient fused like the forward (same chunks): every thread sums V^T dM over its tiles into
- *  its own dU, then the filter adjoint adds each thread's dU into dw in thread order. Unlike the forward,
- *  each thread takes a fixed contiguous share of the tiles (its own counter, starting at its share): which
- *  tiles a dU sums must not depend on timing, or dw's rounding would differ from run to run and a resumed
- *  run would not repeat an uninterrupted one bit for bit. */
+/** The filter gradient fused like the forward (same chunks), over fixed blocks of tiles that the threads
+ *  claim at run time: block b sums V^T dM over its tiles into its own dU_b, then the filter adjoint adds the
+ *  dU_b into dw in block order. Which tiles a dU_b sums, and in what order, must not depend on timing, or
+ *  dw's rounding would differ from run to run and a resumed run would not repeat an uninterrupted one bit
+ *  for bit; claiming whole fixed blocks keeps that while a thread the host slows down takes fewer blocks
+ *  (fixed shares per thread ran at 1.2-1.6x on 2 threads when the host took time from one core). */
 function backwardFilterFused(ctx: WasmContext, m: number, x: number, dy: number, dw: number, g: Geometry, beta: number, chunk: number): void {
   const t = m + 2, mr = gemmMr(ctx);
   const { tilesH, tilesW, tiles } = tileCount(g, m);
-  const shares = splitRange(tiles, Math.min(ctx.threads, Math.ceil(tiles / chunk)), mr);
-  const jobs = shares.length;
+  const starts = filterGradBlocks(tiles, Math.min(ctx.threads, Math.ceil(tiles / chunk)), mr);
+  const blocks = starts.length - 1, jobs = Math.min(ctx.threads, blocks);
   const duPos = padStride(g.cin * g.cout);
-  const vBytes = (t * t * padStride(chunk * g.cin) * 4 + 127) & ~63, mBytes = (t * t * padStride(chunk * g.cout) * 4 + 127) & ~63;
+  const vBytes = tileWorkspaceBytes(t, chunk, g.cin), mBytes = tileWorkspaceBytes(t, chunk, g.cout);
   const duBytes = (t * t * duPos * 4 + 127) & ~63;
   const bl = gemmBlocks(g.cin, g.cout, chunk, mr);
   const gBytes = (bl.bytes + 127) & ~63;
-  const v = ctx.workspace(jobs * vBytes, SLOT_V), dm = ctx.workspace(jobs * mBytes, SLOT_M), du = ctx.workspace(jobs * duBytes, SLOT_DU);
-  const gws = ctx.workspace(jobs * gBytes, SLOT_GEMM), counters = ctx.workspace(64 * jobs, SLOT_COUNTER);
+  const v = ctx.workspace(jobs * vBytes, SLOT_V), dm = ctx.workspace(jobs * mBytes, SLOT_M), du = ctx.workspace(blocks * duBytes, SLOT_DU);
+  const gws = ctx.workspace(jobs * gBytes, SLOT_GEMM), counter = ctx.workspace(64 + 4 * starts.length, SLOT_COUNTER);
   const sc = scratch(ctx);
-  // Thread i claims runs off its own counter (a cache line each), from shares[i][0] up to shares[i][1].
-  shares.forEach(([start], i) => { new Int32Array(ctx.memory.buffer, counters + 64 * i, 1)[0] = start; });
-  const args = Array.from({ length: jobs }, (_, i) => [m, x, dy, du + i * duBytes, g.h, g.w, g.cin, g.cout, g.oh, g.ow, tilesH, tilesW,
-    g.pad, shares[i][1], chunk, v + i * vBytes, dm + i * mBytes, sc + i * SCRATCH_BYTES, gws + i * gBytes, bl.mcb, bl.kcb, bl.ncb, bl.mr,
-    duPos, counters + 64 * i, minClaim(chunk, mr, 2)]);
+  const table = new Int32Array(ctx.memory.buffer, counter, 16 + starts.length);
+  table[0] = 0;
+  table.set(starts, 16);
+  const args = Array.from({ length: jobs }, (_, i) => [m, x, dy, du, g.h, g.w, g.cin, g.cout, g.oh, g.ow, tilesH, tilesW,
+    g.pad, chunk, v + i * vBytes, dm + i * mBytes, sc + i * SCRATCH_BYTES, gws + i * gBytes, bl.mcb, bl.kcb, bl.ncb, bl.mr,
+    duPos, counter, counter + 64, blocks, duBytes]);
   timed('fused', () => ctx.pool.parallel('winograd_fused_filter_grad', args));
-  for (let i = 0; i < jobs; i++) {
-    parallel(ctx, `winograd_f${m}x${m}_filter_adjoint`, g.cin, g.cin * g.cout * t * t, (a, b, j) =>
-      [du + i * duBytes, dw, g.cin, g.cout, a, b, duPos, i === 0 ? beta : 1, sc + j * SCRATCH_BYTES]);
+  for (let b = 0; b < blocks; b++) {
+    parallel(ctx, `winograd_f${m}x${m}_filter_adjoint`, g.cin, g.cin * g.cout * t * t, (a, e, j) =>
+      [du + b * duBytes, dw, g.cin, g.cout, a, e, duPos, b === 0 ? beta : 1, sc + j * SCRATCH_BYTES]);
   }
+}
+
+/** Block starts (and the end) of the fused filter gradient's tiles for `jobs` threads: one block of all on
+ *  1 thread; else three rounds of one block per thread holding 60%, 30% and 10% of the tiles, so the last
+ *  claims are short and a thread that falls behind leaves little to wait for. Whole micro-tile rows where
+ *  the tiles allow. Depends on tiles and jobs only (never on timing). */
+function filterGradBlocks(tiles: number, jobs: number, mr: number): number[] {
+  if (jobs <= 1) return [0, tiles];
+  const starts = [0];
+  let done = 0;
+  for (const share of [0.6, 0.3, 0.1]) {
+    for (let i = 0; i < jobs; i++) {
+      const next = Math.min(tiles, done + Math.max(mr, Math.round((tiles * share) / jobs / mr) * mr));
+      if (next > done) { starts.push(next); done = next; }
+    }
+  }
+  if (done < tiles) starts[starts.length - 1] = tiles;
+  return starts;
 }
 
 /** The filter gradient phase by phase: the sum over tiles is one batched GEMM per chunk (position-wise),
@@ -209,7 +258,7 @@ function backwardFilterPhased(ctx: WasmContext, m: number, x: number, dy: number
   const t = m + 2;
   const s = g;
   const { oh, ow } = g;
-  const { tilesH, tilesW, tiles } = tileCount(g, m);
+  const { tiles } = tileCount(g, m);
   const chunk = chunkTiles(m, tiles, s.cin + s.cout);
   const v = ctx.workspace(t * t * padStride(chunk * s.cin) * 4 + 64, SLOT_V);
   const dm = ctx.workspace(t * t * padStride(chunk * s.cout) * 4 + 64, SLOT_M);
@@ -218,8 +267,7 @@ function backwardFilterPhased(ctx: WasmContext, m: number, x: number, dy: number
   for (let c0 = 0; c0 < tiles; c0 += chunk) {
     const c1 = Math.min(tiles, c0 + chunk), cnt = c1 - c0;
     inputTransform(ctx, m, x, v, g, c0, c1);
-    parallel(ctx, `winograd_f${m}x${m}_output_adjoint`, cnt, cnt * s.cout * t * t, (a, b, i) =>
-      [dy, dm, oh, ow, s.cout, tilesH, tilesW, c0 + a, c0 + b, c0, padStride(cnt * s.cout), sc + i * SCRATCH_BYTES]);
+    claimTransform(ctx, 2, m, dy, dm, 0, oh, ow, s.cout, g, c0, c1, 0);
     timed('gemm', () => gemmBatchedPtr(ctx, {
       a: v, b: dm, c: du, m: s.cin, n: s.cout, k: cnt, lda: s.cin, ldb: s.cout, ldc: s.cout,
       transA: true, transB: false, alpha: 1, beta: c0 === 0 ? 0 : 1,

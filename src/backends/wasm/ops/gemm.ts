@@ -27,9 +27,18 @@ export const GEMM_NR = 8;
  *  gemm_f32_5x8: mul+add needs a temporary per product, so 6x8 spills there (measured 27 vs 41-47
  *  GFLOP/s best-of on 1024^3; 4x8 gave 40). A mr x kc A sliver and a kc x 8 B sliver share L1; the
  *  mc x kc A block sits in L2; the kc x nc B panel in L3. */
-export const gemmTuning = { mrRelaxed: 6, mrSimd: 5, kc: 256, mc: 144, nc: 2048 };
-/** Workspace slots 10..19 belong to GEMM (one per thread); conv uses 0..9, layers 20..29. */
-const SLOT0 = 10, MAX_JOBS = 10;
+export const gemmTuning = { mrRelaxed: 6, mrSimd: 5, kc: 256, mc: 144, nc: 2048, ...claimDefaults() };
+/** The claiming multi-thread GEMM (gemm_f32_claim): on or off (off: a fixed block of C per thread), the
+ *  packed-B budget that sets its column blocks, and its claim sizes: a claim takes (rows left) / (claimDiv
+ *  * threads) rows, at least claimMinRows micro-tile rows and at most mc. Off by default: measured on
+ *  1024^3, 2 threads, alternated in one process, it peaks below the fixed split in quiet windows (91.5-94.5
+ *  vs 97.0-98.4 GFLOP/s best, 90.3-93.0 vs 94.6-95.5 at the 25th percentile) and beats it only when the
+ *  host slows one core (medians 76.5-91.8 vs 70.5-90.6). Sharing the packed B costs more than packing it
+ *  twice: a fixed row split that shared B panels (barrier per panel) peaked at 93.3 against 98.4. */
+function claimDefaults() { return { claim: false, claimPackBytes: 4 << 20, claimMinRows: 4, claimDiv: 4 }; }
+/** Workspace slots 10..19 belong to GEMM: 10..17 one per thread, 18 the claiming GEMM's barrier and
+ *  counters, 19 the B block its threads share; conv uses 0..9, layers 20..29. */
+const SLOT0 = 10, MAX_JOBS = 8, SLOT_SYNC = 18, SLOT_PACKED_B = 19;
 /** Below this many multiply-adds a second thread costs more (wake-up, duplicated packing) than it saves. */
 const PARALLEL_MIN_MACS = 1 << 18;
 
@@ -95,14 +104,17 @@ function subArgs(p: GemmPtrArgs, m0: number, m1: number, n0: number, n1: number,
 }
 
 /** C = alpha op(A) op(B) + beta C (+ bias) (ReLU) over raw pointers, split over ctx.threads: each thread
- *  gets a disjoint block of C (rows when m is the longer side, else columns, aligned to the micro-tile)
- *  and its own packing workspace. */
+ *  gets a fixed block of C (rows when m is the longer side, else columns, aligned to the micro-tile) and its
+ *  own packing workspace. With gemmTuning.claim, when m is the longer side with 4 micro-tile rows per thread
+ *  or more, gemm_f32_claim instead: the threads pack op(B) together and claim row blocks at run time, so
+ *  each thread packs only its share of B and a thread the host slows down leaves rows to the other. */
 export function gemmPtr(ctx: WasmContext, p: GemmPtrArgs): void {
   checkPtrArgs(ctx, p);
   if (p.m === 0 || p.n === 0) return;
   const jobs = p.m * p.n * p.k >= PARALLEL_MIN_MACS ? Math.min(ctx.threads, MAX_JOBS) : 1;
   const mr = gemmMr(ctx);
   const splitM = p.m / mr >= p.n / GEMM_NR;
+  if (jobs > 1 && p.k > 0 && gemmTuning.claim && splitM && p.m >= 4 * mr * jobs) { gemmClaim(ctx, p, jobs, mr); return; }
   const ranges = splitM ? splitRange(p.m, jobs, mr) : splitRange(p.n, jobs, GEMM_NR);
   const args = ranges.map(([s, e], t) => {
     const bl = splitM ? gemmBlocks(e - s, p.n, p.k, mr) : gemmBlocks(p.m, e - s, p.k, mr);
@@ -110,6 +122,21 @@ export function gemmPtr(ctx: WasmContext, p: GemmPtrArgs): void {
     return splitM ? subArgs(p, s, e, 0, p.n, ws, bl) : subArgs(p, 0, p.m, s, e, ws, bl);
   });
   ctx.pool.parallel('gemm_f32', args);
+}
+
+/** gemmPtr on `jobs` threads through gemm_f32_claim: column blocks of op(B) as wide as
+ *  gemmTuning.claimPackBytes allows for the whole depth k (so a block is packed once, all panels) and at
+ *  most gemmTuning.nc, evened out to whole 8-column slivers. */
+function gemmClaim(ctx: WasmContext, p: GemmPtrArgs, jobs: number, mr: number): void {
+  const maxCols = Math.max(GEMM_NR, Math.min(gemmTuning.nc, Math.floor(gemmTuning.claimPackBytes / (p.k * 4) / GEMM_NR) * GEMM_NR));
+  const blocks = Math.ceil(p.n / maxCols);
+  const bl = gemmBlocks(p.m, roundUp(Math.ceil(p.n / blocks), GEMM_NR), p.k, mr);
+  const bpack = ctx.workspace(p.k * bl.ncb * 4 + 64, SLOT_PACKED_B);
+  const sync = ctx.workspace(64 * (1 + blocks), SLOT_SYNC);
+  new Int32Array(ctx.memory.buffer, sync, 16 * (1 + blocks)).fill(0);
+  const args = Array.from({ length: jobs }, (_, t) => [...subArgs(p, 0, p.m, 0, p.n, ctx.workspace(bl.bytes, SLOT0 + t), bl),
+    bpack, t, jobs, sync, gemmTuning.claimMinRows * mr, gemmTuning.claimDiv * jobs]);
+  ctx.pool.parallel('gemm_f32_claim', args);
 }
 
 /** C_i = alpha op(A_i) op(B_i) + beta C_i (+ bias) (ReLU) for i < batch. Threads claim whole batch entries
