@@ -4,7 +4,7 @@ import { type Backend, type Buf, CONV_ALGOS, type ConvAlgo, type ConvShape, algo
 import { conv2dForwardF64, conv2dBackwardDataF64 } from '../../src/backends/reference/conv.js';
 import { convPhases } from '../../src/backends/wasm/ops/conv_im2col.js';
 import { CIFAR_CONV_LAYERS, IMAGENET_CONV_LAYERS, type ConvLayerShape, convFlops } from '../../src/runtime/shapes.js';
-import { type BenchBackend, type BenchRecord, type CaseFilter, type Suite, type SuiteContext, measureKernel, selected } from '../record.js';
+import { type BenchBackend, type BenchRecord, type CaseFilter, type Suite, type SuiteContext, measureKernel, median, selected } from '../record.js';
 import { randomArray } from '../../src/util/random.js';
 
 type Pass = 'conv2d_forward' | 'conv2d_backward_data' | 'conv2d_backward_filter';
@@ -34,6 +34,13 @@ function relErr(got: ArrayLike<number>, want: ArrayLike<number>, length = want.l
 
 interface LayerData { x: Float32Array; w: Float32Array; bias: Float32Array; dy: Float32Array }
 
+/** Seeded inputs of one layer (the same on every backend and thread count). */
+function layerData(s: ConvShape): LayerData {
+  const { oh, ow } = convOutSize(s);
+  return { x: random(s.n * s.h * s.w * s.cin, 1), w: random(9 * s.cin * s.cout, 2, 1 / Math.sqrt(9 * s.cin)),
+    bias: random(s.cout, 3, 0.1), dy: random(s.n * oh * ow * s.cout, 4) };
+}
+
 /** Reference outputs for image 0 (forward and data gradient depend on it alone), when cheap enough. */
 function referenceImage0(s: ConvShape, d: LayerData): Partial<Record<Pass, Float64Array>> {
   const one = { ...s, n: 1 };
@@ -48,32 +55,19 @@ function referenceImage0(s: ConvShape, d: LayerData): Partial<Record<Pass, Float
 async function benchLayer(bb: BenchBackend, layer: ConvLayerShape, passes: Pass[], quick: boolean, log: (m: string) => void,
   filter: CaseFilter | undefined, done: (r: BenchRecord) => Promise<void>): Promise<BenchRecord[]> {
   const s = layer.shape, be: Backend = bb.backend;
-  const { oh, ow } = convOutSize(s);
-  const data: LayerData = {
-    x: random(s.n * s.h * s.w * s.cin, 1), w: random(9 * s.cin * s.cout, 2, 1 / Math.sqrt(9 * s.cin)),
-    bias: random(s.cout, 3, 0.1), dy: random(s.n * oh * ow * s.cout, 4),
-  };
+  const data = layerData(s);
   const ref = referenceImage0(s, data);
-  const bufs: Buf[] = [];
-  const up = (a: Float32Array) => { const b = be.alloc(a.length); bufs.push(b); be.write(b, a); return b; };
   const out: BenchRecord[] = [];
-  try {
-    const x = up(data.x), w = up(data.w), bias = up(data.bias), dy = up(data.dy);
-    const outputs: Record<Pass, Buf> = { conv2d_forward: up(new Float32Array(dy.length)), conv2d_backward_data: up(new Float32Array(x.length)),
-      conv2d_backward_filter: up(new Float32Array(w.length)) };
-    const baseline: Partial<Record<Pass, Float32Array>> = {};
-    const algos = CONV_ALGOS.filter((a) => algoApplies(a, s));
-    for (const pass of passes) {
-      for (const algo of algos) {
-        if (!selected(filter, { kernel: pass, algo })) continue;
-        const issue = () => {
-          if (pass === 'conv2d_forward') be.run(pass, { x, w, bias, relu: true, y: outputs[pass], shape: s, algo });
-          else if (pass === 'conv2d_backward_data') be.run(pass, { dy, w, dx: outputs[pass], shape: s, algo });
-          else be.run(pass, { x, dy, dw: outputs[pass], shape: s, algo, beta: 0 });
-        };
-        const run = async () => { issue(); await be.sync(); };
+  const baseline: Partial<Record<Pass, Float32Array>> = {};
+  const algos = CONV_ALGOS.filter((a) => algoApplies(a, s));
+  for (const pass of passes) {
+    for (const algo of algos) {
+      if (!selected(filter, { kernel: pass, algo })) continue;
+      const call = passCall(be, s, pass, algo, data);
+      try {
+        const { run, issue } = call;
         const t = await measureKernel(be, issue, { minSamples: quick ? 2 : 3, maxSamples: quick ? 8 : 30, maxMs: quick ? 300 : 1500 });
-        const got = await be.read(outputs[pass]);
+        const got = await be.read(call.out);
         // One more call with the wasm phase timers on: where the time goes (im2col/transforms vs GEMM).
         let phases: Record<string, number> | undefined;
         if (be.name === 'wasm') {
@@ -98,12 +92,47 @@ async function benchLayer(bb: BenchBackend, layer: ConvLayerShape, passes: Pass[
           `${rec.gflops.toFixed(1)} GFLOP/s, first ${t.firstMs.toFixed(0)} ms, err ${Number.isNaN(err) ? '-' : err.toExponential(1)}`);
         out.push(rec);
         await done(rec);
-      }
+      } finally { call.dispose(); }
     }
-  } finally {
-    for (const b of bufs) be.free(b);
   }
   return out;
+}
+
+/** One conv pass as a closure over freshly uploaded buffers on `be` (freed by the returned dispose). */
+function passCall(be: Backend, s: ConvShape, pass: Pass, algo: ConvAlgo, d: LayerData): { issue: () => void; run: () => Promise<void>; out: Buf; dispose: () => void } {
+  const { oh, ow } = convOutSize(s);
+  const bufs: Buf[] = [];
+  const up = (a: Float32Array) => { const b = be.alloc(a.length); bufs.push(b); be.write(b, a); return b; };
+  const x = up(d.x), w = up(d.w), bias = up(d.bias), dy = up(d.dy);
+  const out = up(new Float32Array(pass === 'conv2d_forward' ? s.n * oh * ow * s.cout : pass === 'conv2d_backward_data' ? d.x.length : d.w.length));
+  const issue = () => {
+    if (pass === 'conv2d_forward') be.run(pass, { x, w, bias, relu: true, y: out, shape: s, algo });
+    else if (pass === 'conv2d_backward_data') be.run(pass, { dy, w, dx: out, shape: s, algo });
+    else be.run(pass, { x, dy, dw: out, shape: s, algo, beta: 0 });
+  };
+  return { issue, run: async () => { issue(); await be.sync(); }, out, dispose: () => { for (const b of bufs) be.free(b); } };
+}
+
+/**
+ * The 2-thread speed-up measured in one time window: calls on 1 thread and on 2 threads alternate (each with its
+ * fastest algorithm from the rows just measured), and the figure is the median of the per-pair ratios. The rows
+ * themselves are minutes apart in a full run, and this VM's host takes a core away at times, so their ratio mixes
+ * in whatever the host did in between.
+ */
+async function alternatedSpeedup(one: BenchBackend, two: BenchBackend, layer: ConvLayerShape, pass: Pass, algo1: ConvAlgo, algo2: ConvAlgo,
+  pairs: number): Promise<{ ratio: number; ratios: number[] }> {
+  const s = layer.shape, d = layerData(s);
+  const a = passCall(one.backend, s, pass, algo1, d), b = passCall(two.backend, s, pass, algo2, d);
+  try {
+    await a.run(); await b.run();
+    const ratios: number[] = [];
+    for (let i = 0; i < pairs; i++) {
+      let t = performance.now(); await a.run(); const t1 = performance.now() - t;
+      t = performance.now(); await b.run(); const t2 = performance.now() - t;
+      ratios.push(t1 / t2);
+    }
+    return { ratio: median(ratios), ratios };
+  } finally { a.dispose(); b.dispose(); }
 }
 
 export const convSuite: Suite = {
@@ -112,16 +141,35 @@ export const convSuite: Suite = {
     const records: BenchRecord[] = [];
     // Quick: forward plus the filter gradient (the pass TensorFlow.js's wasm backend lacks).
     const passes: Pass[] = ctx.quick ? ['conv2d_forward', 'conv2d_backward_filter'] : PASSES;
-    for (const bb of ctx.backends) {
-      if (bb.backend.name === 'reference') continue;
-      for (const layer of layers(ctx.quick)) {
-        if (!selected(ctx.filter, { shape: layer.id })) continue;
+    const backends = ctx.backends.filter((bb) => bb.backend.name !== 'reference');
+    // Layer-major, so one layer's rows on every backend and thread count are minutes closer in time.
+    for (const layer of layers(ctx.quick)) {
+      if (!selected(ctx.filter, { shape: layer.id })) continue;
+      const mine: BenchRecord[] = [];
+      for (const bb of backends) {
         // Rows are pushed as they come, so each checkpoint holds every row so far.
         await benchLayer(bb, layer, passes, ctx.quick, ctx.log, ctx.filter, async (r) => {
           records.push(r);
+          mine.push(r);
           if (ctx.checkpoint && !ctx.quick) await ctx.checkpoint(records);
         });
       }
+      // Each wasm build on 2 threads against the same build on 1: the alternated speed-up, on the 2-thread best row.
+      for (const two of backends.filter((b) => b.backend.name === 'wasm' && b.threads === 2)) {
+        const one = backends.find((b) => b.backend.name === 'wasm' && b.threads === 1 && b.algoTag === two.algoTag);
+        if (!one) continue;
+        for (const pass of passes) {
+          const best = (bb: BenchBackend) => mine.filter((r) => r.kernel === pass && r.backend === bb.backend.name && r.extra?.label === bb.label)
+            .sort((x, y) => x.median_ms - y.median_ms)[0];
+          const r1 = best(one), r2 = best(two);
+          if (!r1 || !r2) continue;
+          const sp = await alternatedSpeedup(one, two, layer, pass, r1.algo as ConvAlgo, r2.algo as ConvAlgo, ctx.quick ? 5 : 9);
+          r2.extra = { ...r2.extra, speedup_vs_t1_alternated: sp.ratio, speedup_ratios: sp.ratios, speedup_t1_algo: r1.algo };
+          ctx.log(`conv ${layer.id} ${pass} ${two.label} vs ${one.label}: ${sp.ratio.toFixed(2)}x (median of ${sp.ratios.length} alternated pairs, ` +
+            `${r2.algo} vs ${r1.algo}; rows: ${(r1.median_ms / r2.median_ms).toFixed(2)}x)`);
+        }
+      }
+      if (ctx.checkpoint && !ctx.quick) await ctx.checkpoint(records);
     }
     return records;
   },
