@@ -271,6 +271,25 @@ function speedupMarkdown(rows: SpeedupRow[]): string {
   return [head, ...body].join('\n');
 }
 
+// ---------- 2-thread speed-ups (issue #2) ----------
+
+/** One row per conv (shape, pass, wasm build) whose 2-thread best row carries the alternated 1-vs-2-thread speed-up
+ *  (bench/suites/conv.ts): the cells, in the order of SCALING_HEAD. */
+export function scalingRows(results: SuiteResult[]): string[][] {
+  const rows = results.flatMap((s) => s.records).filter((r) => r.suite === 'conv' && typeof r.extra?.speedup_vs_t1_alternated === 'number');
+  return rows.map((r) => {
+    const x = r.extra!.speedup_vs_t1_alternated as number, barApplies = (SHAPE_CIN.get(r.shape) ?? 0) >= 64;
+    return [r.kernel, r.shape, String(r.extra!.label ?? r.backend), `${r.extra!.speedup_t1_algo} / ${r.algo}`, fmtX(x),
+      !barApplies ? 'n/a' : x >= 1.8 ? 'pass' : 'FAIL'];
+  });
+}
+const SCALING_HEAD = ['kernel', 'shape', '2-thread series', 'algorithm 1 / 2 threads', 'speed-up (alternated calls)', '>=1.8x bar'];
+const scalingMarkdown = (rows: string[][]) => [`| ${SCALING_HEAD.join(' | ')} |`, `|${SCALING_HEAD.map(() => '---').join('|')}|`,
+  ...rows.map((c) => `| ${c.join(' | ')} |`)].join('\n');
+const scalingHtml = (rows: string[][]) => rows.length === 0 ? '<p>No alternated speed-ups in these results (conv suite on 1 and 2 threads).</p>'
+  : `<table><tr>${SCALING_HEAD.map((h) => `<th>${esc(h)}</th>`).join('')}</tr>${rows.map((c) => `<tr>${c.map((v, i) =>
+    `<td${i === 5 && v !== 'n/a' ? ` class="${v === 'pass' ? 'pass' : 'fail'}"` : ''}>${esc(v)}</td>`).join('')}</tr>`).join('')}</table>`;
+
 // ---------- SVG charts ----------
 
 const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf',
@@ -405,6 +424,8 @@ Dashed red lines: PyTorch 1.13 (oneDNN, AVX-512) on the same machine. Absolute f
 ${((sw) => (sw ? `<p class="note">${esc(sw)}</p>` : ''))(softwareGpuNote(results.flatMap((r) => r.records)))}
 <h2>Speed-up over TensorFlow.js wasm</h2>
 ${speedupHtml(speedups(results))}
+<h2>2-thread speed-up (1- and 2-thread calls alternated)</h2>
+${scalingHtml(scalingRows(results))}
 ${['conv2d_forward', 'gemm'].map((k) => barChartSvg(`${k}: best algorithm per backend, all suites (GFLOP/s)`, bestPerBackend(results, k), [...CEILINGS, ...(PEERS[k] ?? [])])).join('\n')}
 ${sections.join('\n')}
 </body></html>
@@ -452,6 +473,7 @@ export async function writeReport(outDir: string, results: SuiteResult[]): Promi
   const sw = softwareGpuNote(results.flatMap((r) => r.records));
   const md = ['# vggrt bench report', '', results[0] ? mdEnvironment(results[0].environment) : '', '', ...(sw ? [`**Note:** ${sw}`, ''] : []),
     '## Speed-up over TensorFlow.js wasm', '', speedupMarkdown(speedups(results)), '',
+    '## 2-thread speed-up (1- and 2-thread calls alternated)', '', scalingMarkdown(scalingRows(results)), '',
     ...results.map((r) => `- ${r.suite}: ${r.records.length} rows (${rowsByLabel(r)}), run ${r.environment.runId} at ${r.environment.date}` +
       `${(r.runs?.length ?? 1) > 1 ? ` with rows of ${r.runs!.length - 1} earlier run(s)` : ''}${r.error ? ` (error: ${r.error})` : ''}`), ''];
   await writeFile(path.join(outDir, 'report.md'), md.join('\n'));

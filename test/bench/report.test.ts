@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { BenchRecord } from '../../bench/record.js';
-import { type SuiteResult, barChartSvg, collectEnvironment, readSuiteResults, speedups, writeReport, writeSuiteResult } from '../../bench/report.js';
+import { type SuiteResult, barChartSvg, collectEnvironment, readSuiteResults, scalingRows, speedups, writeReport, writeSuiteResult } from '../../bench/report.js';
 import { parseArgs } from '../../bench/run.js';
 
 const env = collectEnvironment({ runId: 'run-1', wasmBuilds: ['simd', 'relaxed'], backends: { 'wasm-relaxed-t1': 'wasm-relaxed-t1' }, quick: true, notes: ['WebGPU backend NOT measured: no adapter'] });
@@ -122,6 +122,21 @@ test('command line: defaults, lists and bad thread counts', () => {
   assert.equal(f.filter, { shapes: ['c64-64_224x224_n4', '1024x1024'], kernels: ['conv2d_forward'], algos: ['im2col_gemm', 'winograd_f4x4'] });
   assert.is(parseArgs(['--quick']).backendsExplicit, false);
   assert.throws(() => parseArgs(['--threads', '0']), /--threads/);
+});
+
+test('2-thread speed-ups: one row per 2-thread row carrying the alternated figure, judged against 1.8x where cin >= 64', () => {
+  const r: SuiteResult = { suite: 'conv', environment: env, records: [
+    rec({ threads: 2, algo: 'winograd_f4x4', extra: { label: 'wasm-relaxed-t2', speedup_vs_t1_alternated: 1.85, speedup_t1_algo: 'winograd_f6x6' } }),
+    rec({ threads: 2, shape: 'c128-256_8x8_n32', extra: { label: 'wasm-relaxed-t2', speedup_vs_t1_alternated: 1.62, speedup_t1_algo: 'im2col_gemm' } }),
+    rec({ threads: 2, shape: 'c3-64_32x32_n32', extra: { label: 'wasm-relaxed-t2', speedup_vs_t1_alternated: 1.2, speedup_t1_algo: 'im2col_gemm' } }),
+    rec({ threads: 2, shape: 'c64-64_224x224_n4' }),
+  ] };
+  const rows = scalingRows([r]);
+  assert.equal(rows.map((c) => [c[1], c[3], c[4], c[5]]), [
+    ['c64-128_16x16_n32', 'winograd_f6x6 / winograd_f4x4', '1.85x', 'pass'],
+    ['c128-256_8x8_n32', 'im2col_gemm / im2col_gemm', '1.62x', 'FAIL'],
+    ['c3-64_32x32_n32', 'im2col_gemm / im2col_gemm', '1.20x', 'n/a'],
+  ]);
 });
 
 test.run();
