@@ -236,6 +236,8 @@ export interface SpeedupRow {
   /** Best vggrt row on the same thread count as tfjs (the fair comparison) and the best on any. */
   sameThreads?: BenchRecord; best?: BenchRecord;
   speedupSame?: number; speedupBest?: number;
+  /** tfjs and vggrt calls alternated in the tfjs suite (same thread count): the figure the bar is judged on when present. */
+  alternated?: { series: string; algo: string; speedup: number };
   /** Whether the issue #5 bar (>= 3x on CIFAR layers with >= 64 input channels) applies and holds. */
   bar?: 'pass' | 'FAIL' | 'n/a' | 'no data';
   sameRun: boolean;
@@ -259,15 +261,20 @@ export function speedups(results: SuiteResult[]): SpeedupRow[] {
       speedupBest: best ? p.median_ms / best.r.median_ms : undefined,
       sameRun: !!bestSame && bestSame.runId === runId && (!best || best.runId === runId),
     };
+    const alt = p.extra?.vggrt_alternated as SpeedupRow['alternated'] | undefined;
+    if (alt) row.alternated = alt;
+    const judged = alt?.speedup ?? row.speedupSame;
     const barApplies = p.kernel === 'conv2d_forward' && CIFAR_IDS.has(p.shape) && (SHAPE_CIN.get(p.shape) ?? 0) >= 64;
-    row.bar = !barApplies ? 'n/a' : row.speedupSame === undefined ? 'no data' : row.speedupSame >= 3 ? 'pass' : 'FAIL';
+    row.bar = !barApplies ? 'n/a' : judged === undefined ? 'no data' : judged >= 3 ? 'pass' : 'FAIL';
     return row;
   });
 }
 
+const altText = (s: SpeedupRow) => (s.alternated ? `${fmtX(s.alternated.speedup)} (${s.alternated.series} ${s.alternated.algo})` : '-');
+
 function speedupMarkdown(rows: SpeedupRow[]): string {
-  const head = '| kernel | shape | tfjs-wasm ms (threads) | vggrt same threads: series, ms | speed-up | vggrt best: series, ms | speed-up | >=3x bar | same run |\n|---|---|---|---|---|---|---|---|---|';
-  const body = rows.map((s) => `| ${s.kernel} | ${s.shape} | ${fmt(s.tfjsMs, 3)} (${s.tfjsThreads}) | ${s.sameThreads ? `${seriesOf(s.sameThreads)}, ${fmt(s.sameThreads.median_ms, 3)}` : 'not measured'} | ${fmtX(s.speedupSame)} | ${s.best ? `${seriesOf(s.best)}, ${fmt(s.best.median_ms, 3)}` : 'not measured'} | ${fmtX(s.speedupBest)} | ${s.bar} | ${!s.sameThreads ? '-' : s.sameRun ? 'yes' : 'NO'} |`);
+  const head = '| kernel | shape | tfjs-wasm ms (threads) | vggrt same threads: series, ms | speed-up | vggrt best: series, ms | speed-up | call for call, same threads | >=3x bar | same run |\n|---|---|---|---|---|---|---|---|---|---|';
+  const body = rows.map((s) => `| ${s.kernel} | ${s.shape} | ${fmt(s.tfjsMs, 3)} (${s.tfjsThreads}) | ${s.sameThreads ? `${seriesOf(s.sameThreads)}, ${fmt(s.sameThreads.median_ms, 3)}` : 'not measured'} | ${fmtX(s.speedupSame)} | ${s.best ? `${seriesOf(s.best)}, ${fmt(s.best.median_ms, 3)}` : 'not measured'} | ${fmtX(s.speedupBest)} | ${altText(s)} | ${s.bar} | ${!s.sameThreads ? '-' : s.sameRun ? 'yes' : 'NO'} |`);
   return [head, ...body].join('\n');
 }
 
@@ -280,7 +287,7 @@ export function scalingRows(results: SuiteResult[]): string[][] {
   return rows.map((r) => {
     const x = r.extra!.speedup_vs_t1_alternated as number, barApplies = (SHAPE_CIN.get(r.shape) ?? 0) >= 64;
     return [r.kernel, r.shape, String(r.extra!.label ?? r.backend), `${r.extra!.speedup_t1_algo} / ${r.algo}`, fmtX(x),
-      !barApplies ? 'n/a' : x >= 1.8 ? 'pass' : 'FAIL'];
+      !barApplies ? 'n/a' : x > 2.05 ? 'noisy (> 2x on 2 threads: the host slowed the 1-thread calls)' : x >= 1.8 ? 'pass' : 'FAIL'];
   });
 }
 const SCALING_HEAD = ['kernel', 'shape', '2-thread series', 'algorithm 1 / 2 threads', 'speed-up (alternated calls)', '>=1.8x bar'];
@@ -288,7 +295,7 @@ const scalingMarkdown = (rows: string[][]) => [`| ${SCALING_HEAD.join(' | ')} |`
   ...rows.map((c) => `| ${c.join(' | ')} |`)].join('\n');
 const scalingHtml = (rows: string[][]) => rows.length === 0 ? '<p>No alternated speed-ups in these results (conv suite on 1 and 2 threads).</p>'
   : `<table><tr>${SCALING_HEAD.map((h) => `<th>${esc(h)}</th>`).join('')}</tr>${rows.map((c) => `<tr>${c.map((v, i) =>
-    `<td${i === 5 && v !== 'n/a' ? ` class="${v === 'pass' ? 'pass' : 'fail'}"` : ''}>${esc(v)}</td>`).join('')}</tr>`).join('')}</table>`;
+    `<td${i === 5 && (v === 'pass' || v === 'FAIL') ? ` class="${v === 'pass' ? 'pass' : 'fail'}"` : ''}>${esc(v)}</td>`).join('')}</tr>`).join('')}</table>`;
 
 // ---------- SVG charts ----------
 
@@ -358,10 +365,10 @@ function htmlTable(records: BenchRecord[]): string {
 
 function speedupHtml(rows: SpeedupRow[]): string {
   if (rows.length === 0) return '<p>No tfjs-wasm rows in these results (run the tfjs suite).</p>';
-  const head = '<tr><th>kernel</th><th>shape</th><th>tfjs-wasm ms (threads)</th><th>vggrt, same threads</th><th>speed-up</th><th>vggrt, best</th><th>speed-up</th><th>&ge;3x bar</th><th>same run</th></tr>';
+  const head = '<tr><th>kernel</th><th>shape</th><th>tfjs-wasm ms (threads)</th><th>vggrt, same threads</th><th>speed-up</th><th>vggrt, best</th><th>speed-up</th><th>call for call, same threads</th><th>&ge;3x bar</th><th>same run</th></tr>';
   const body = rows.map((s) => `<tr><td>${esc(s.kernel)}</td><td>${esc(s.shape)}</td><td>${fmt(s.tfjsMs, 3)} (${s.tfjsThreads})</td>` +
     `<td>${s.sameThreads ? esc(`${seriesOf(s.sameThreads)}: ${fmt(s.sameThreads.median_ms, 3)} ms`) : 'not measured'}</td><td>${fmtX(s.speedupSame)}</td>` +
-    `<td>${s.best ? esc(`${seriesOf(s.best)}: ${fmt(s.best.median_ms, 3)} ms`) : 'not measured'}</td><td>${fmtX(s.speedupBest)}</td>` +
+    `<td>${s.best ? esc(`${seriesOf(s.best)}: ${fmt(s.best.median_ms, 3)} ms`) : 'not measured'}</td><td>${fmtX(s.speedupBest)}</td><td>${esc(altText(s))}</td>` +
     `<td class="${s.bar === 'FAIL' ? 'fail' : s.bar === 'pass' ? 'pass' : ''}">${s.bar}</td><td>${!s.sameThreads ? '-' : s.sameRun ? 'yes' : 'NO'}</td></tr>`);
   return `<table>${head}${body.join('')}</table>`;
 }

@@ -32,10 +32,10 @@ function relErr(got: ArrayLike<number>, want: ArrayLike<number>, length = want.l
   return e / s;
 }
 
-interface LayerData { x: Float32Array; w: Float32Array; bias: Float32Array; dy: Float32Array }
+export interface LayerData { x: Float32Array; w: Float32Array; bias: Float32Array; dy: Float32Array }
 
 /** Seeded inputs of one layer (the same on every backend and thread count). */
-function layerData(s: ConvShape): LayerData {
+export function layerData(s: ConvShape): LayerData {
   const { oh, ow } = convOutSize(s);
   return { x: random(s.n * s.h * s.w * s.cin, 1), w: random(9 * s.cin * s.cout, 2, 1 / Math.sqrt(9 * s.cin)),
     bias: random(s.cout, 3, 0.1), dy: random(s.n * oh * ow * s.cout, 4) };
@@ -99,7 +99,7 @@ async function benchLayer(bb: BenchBackend, layer: ConvLayerShape, passes: Pass[
 }
 
 /** One conv pass as a closure over freshly uploaded buffers on `be` (freed by the returned dispose). */
-function passCall(be: Backend, s: ConvShape, pass: Pass, algo: ConvAlgo, d: LayerData): { issue: () => void; run: () => Promise<void>; out: Buf; dispose: () => void } {
+export function passCall(be: Backend, s: ConvShape, pass: Pass, algo: ConvAlgo, d: LayerData): { issue: () => void; run: () => Promise<void>; out: Buf; dispose: () => void } {
   const { oh, ow } = convOutSize(s);
   const bufs: Buf[] = [];
   const up = (a: Float32Array) => { const b = be.alloc(a.length); bufs.push(b); be.write(b, a); return b; };
