@@ -313,9 +313,10 @@ function gemm_scale_c(c: usize, m: i32, n: i32, ldc: i32, beta: f32, bias: usize
 }
 
 /** The macro-kernel: every mrS x 8 micro-tile of C(mc x nc) at cblock from a packed mc x kc A block (ap) and a packed
- *  kc x nc B panel (bpk), column slivers outermost so one B sliver stays in L1 across the A block. */
+ *  kc x nc B panel (bpk), column slivers outermost so one B sliver stays in L1 across the A block. Also the fused
+ *  Winograd tile GEMMs' (assembly/winograd_fused.ts). */
 // @ts-ignore: decorator
-@inline function gemm_macro(ap: usize, bpk: usize, kc: i32, mc: i32, nc: i32, cblock: usize, ldcb: usize, ldc: i32, mrS: i32,
+@inline export function gemm_macro(ap: usize, bpk: usize, kc: i32, mc: i32, nc: i32, cblock: usize, ldcb: usize, ldc: i32, mrS: i32,
   alpha: f32, beta: f32, bias: usize, relu: i32, tmp: usize): void {
   for (let jr = 0; jr < nc; jr += NR) {
     const nr = imin(NR, nc - jr);

@@ -4,7 +4,7 @@
 // wait for each other between phases. The transformed filter is packed once per call into the GEMM's B-sliver
 // layout (winograd_fused_pack_u), so small chunks do not repack it. Also the phased passes' transforms with the
 // tiles claimed at run time (winograd_claim_transform).
-import { gemm_f32, gemm_f32_5x8, gemm_f32_6x8, gemm_pack_a, gemm_pack_b } from './gemm';
+import { gemm_f32, gemm_macro, gemm_pack_a, gemm_pack_b } from './gemm';
 import {
   winograd_f2x2_input_transform, winograd_f2x2_output_adjoint, winograd_f2x2_output_transform,
   winograd_f4x4_input_transform, winograd_f4x4_output_adjoint, winograd_f4x4_output_transform,
@@ -53,7 +53,7 @@ export function winograd_fused_pack_u(u: usize, up: usize, cin: i32, cout: i32, 
 }
 
 /** M[p] = V[p] U[p] for the positions of one chunk of cnt tiles: A sliver-packed per k-block into aws,
- *  B already packed (up); jr over 8-column slivers (kept in L1), ir over mrS-row slivers. V[p] starts
+ *  B already packed (up), gemm_macro over the micro-tiles. V[p] starts
  *  p*vPos floats into v with rows (tiles) lda apart; M[p] p*mPos floats into mm with rows ldc apart. */
 function chunkGemm(v: usize, up: usize, mm: usize, positions: i32, cnt: i32, cin: i32, cout: i32, vPos: i32, lda: i32, upPos: i32,
   mPos: i32, ldc: i32, kcb: i32, mrS: i32, aws: usize, tmp: usize): void {
@@ -65,21 +65,7 @@ function chunkGemm(v: usize, up: usize, mm: usize, positions: i32, cnt: i32, cin
       const kc = min(kcb, cin - pc);
       const beta: f32 = pc == 0 ? 0 : 1;
       gemm_pack_a(a + (<usize>pc << 2), lda, 0, cnt, kc, aws, mrS);
-      const bk = bp + <usize>pc * <usize>np * 4;
-      for (let jr = 0; jr < cout; jr += 8) {
-        const nr = min(8, cout - jr);
-        const bs = bk + <usize>jr * <usize>kc * 4;
-        const cc = c + (<usize>jr << 2);
-        if (mrS == 5) {
-          for (let ir = 0; ir < cnt; ir += 5) {
-            gemm_f32_5x8(aws + <usize>(ir * kc) * 4, bs, kc, cc + <usize>ir * ldcb, ldc, min(5, cnt - ir), nr, 1, beta, 0, 0, tmp);
-          }
-        } else {
-          for (let ir = 0; ir < cnt; ir += 6) {
-            gemm_f32_6x8(aws + <usize>(ir * kc) * 4, bs, kc, cc + <usize>ir * ldcb, ldc, min(6, cnt - ir), nr, 1, beta, 0, 0, tmp);
-          }
-        }
-      }
+      gemm_macro(aws, bp + <usize>pc * <usize>np * 4, kc, cnt, cout, c, ldcb, ldc, mrS, 1, beta, 0, 0, tmp);
     }
   }
 }
@@ -100,6 +86,14 @@ function chunkGemm(v: usize, up: usize, mm: usize, positions: i32, cnt: i32, cin
   else winograd_f6x6_output_transform(mm, y, bias, oh, ow, cout, tilesH, tilesW, c0, c1, chunkStart, posStride, flags, scratch);
 }
 
+// @ts-ignore: decorator
+@inline function outputAdjoint(m: i32, dy: usize, dm: usize, oh: i32, ow: i32, cout: i32, tilesH: i32, tilesW: i32,
+  c0: i32, c1: i32, chunkStart: i32, posStride: i32, scratch: usize): void {
+  if (m == 2) winograd_f2x2_output_adjoint(dy, dm, oh, ow, cout, tilesH, tilesW, c0, c1, chunkStart, posStride, scratch);
+  else if (m == 4) winograd_f4x4_output_adjoint(dy, dm, oh, ow, cout, tilesH, tilesW, c0, c1, chunkStart, posStride, scratch);
+  else winograd_f6x6_output_adjoint(dy, dm, oh, ow, cout, tilesH, tilesW, c0, c1, chunkStart, posStride, scratch);
+}
+
 /**
  * y = Winograd F(m x m, 3x3) conv of x with the packed transformed filter up (positions upPos floats
  * apart), (+ bias) (ReLU, flags as the output transform). Runs of at most `chunk` tiles (at least
@@ -107,12 +101,10 @@ function chunkGemm(v: usize, up: usize, mm: usize, positions: i32, cnt: i32, cin
  * thread's tile workspaces, tile-major: tile i of a run at i * tileStride(T*T, c) floats, its positions
  * pos4(c) floats apart (see tileStride for why), plus slack for full-vector loads past a channel tail; aws
  * holds the packed A block (roundUp(chunk, mrS) x kcb floats) followed by 48 floats of edge-tile scratch.
- * skip leaves phases out for a phase-timing run (bit 1 input transform, 2 tile GEMMs, 4 output
- * transform; 0 in normal use).
  */
 export function winograd_fused_forward(m: i32, x: usize, up: usize, y: usize, bias: usize, h: i32, w: i32, cin: i32, cout: i32,
   oh: i32, ow: i32, tilesH: i32, tilesW: i32, pad: i32, tiles: i32, chunk: i32, v: usize, mm: usize, flags: i32,
-  scratch: usize, aws: usize, kcb: i32, mrS: i32, upPos: i32, counter: usize, minChunk: i32, skip: i32): void {
+  scratch: usize, aws: usize, kcb: i32, mrS: i32, upPos: i32, counter: usize, minChunk: i32): void {
   const t = m + 2, tt = t * t;
   const tmp = aws + ((<usize>(((chunk + mrS - 1) / mrS) * mrS) * <usize>kcb * 4 + 63) & ~<usize>63);
   const tileV = tileStride(tt, cin), tileM = tileStride(tt, cout), vPos = pos4(cin), mPos = pos4(cout);
@@ -120,13 +112,9 @@ export function winograd_fused_forward(m: i32, x: usize, up: usize, y: usize, bi
     const c0 = claimTiles(counter, tiles, chunk, minChunk, mrS);
     if (c0 >= tiles) return;
     const cnt = claimSize(c0, tiles, chunk, minChunk, mrS), c1 = c0 + cnt;
-    if (!(skip & 1)) {
-      for (let i = c0; i < c1; i++) inputTransform(m, x, v + <usize>(i - c0) * <usize>tileV * 4, h, w, cin, tilesH, tilesW, pad, i, i + 1, i, vPos, scratch);
-    }
-    if (!(skip & 2)) chunkGemm(v, up, mm, tt, cnt, cin, cout, vPos, tileV, upPos, mPos, tileM, kcb, mrS, aws, tmp);
-    if (!(skip & 4)) {
-      for (let i = c0; i < c1; i++) outputTransform(m, mm + <usize>(i - c0) * <usize>tileM * 4, y, bias, oh, ow, cout, tilesH, tilesW, i, i + 1, i, mPos, flags, scratch);
-    }
+    for (let i = c0; i < c1; i++) inputTransform(m, x, v + <usize>(i - c0) * <usize>tileV * 4, h, w, cin, tilesH, tilesW, pad, i, i + 1, i, vPos, scratch);
+    chunkGemm(v, up, mm, tt, cnt, cin, cout, vPos, tileV, upPos, mPos, tileM, kcb, mrS, aws, tmp);
+    for (let i = c0; i < c1; i++) outputTransform(m, mm + <usize>(i - c0) * <usize>tileM * 4, y, bias, oh, ow, cout, tilesH, tilesW, i, i + 1, i, mPos, flags, scratch);
   }
 }
 
@@ -166,10 +154,7 @@ export function winograd_fused_filter_grad(m: i32, x: usize, dy: usize, du: usiz
       const c1 = min(b1, c0 + chunk), cnt = c1 - c0;
       for (let i = c0; i < c1; i++) {
         inputTransform(m, x, v + <usize>(i - c0) * <usize>tileV * 4, h, w, cin, tilesH, tilesW, pad, i, i + 1, i, vPos, scratch);
-        const d = dm + <usize>(i - c0) * <usize>tileM * 4;
-        if (m == 2) winograd_f2x2_output_adjoint(dy, d, oh, ow, cout, tilesH, tilesW, i, i + 1, i, mPos, scratch);
-        else if (m == 4) winograd_f4x4_output_adjoint(dy, d, oh, ow, cout, tilesH, tilesW, i, i + 1, i, mPos, scratch);
-        else winograd_f6x6_output_adjoint(dy, d, oh, ow, cout, tilesH, tilesW, i, i + 1, i, mPos, scratch);
+        outputAdjoint(m, dy, dm + <usize>(i - c0) * <usize>tileM * 4, oh, ow, cout, tilesH, tilesW, i, i + 1, i, mPos, scratch);
       }
       const beta: f32 = c0 == b0 ? 0 : 1;
       for (let p = 0; p < tt; p++) {
@@ -196,8 +181,6 @@ export function winograd_claim_transform(kind: i32, m: i32, a: usize, b: usize, 
     const r1 = min(tiles1, r0 + step);
     if (kind == 0) inputTransform(m, a, b, h, w, c, tilesH, tilesW, pad, r0, r1, chunkStart, posStride, scratch);
     else if (kind == 1) outputTransform(m, a, b, bias, h, w, c, tilesH, tilesW, r0, r1, chunkStart, posStride, flags, scratch);
-    else if (m == 2) winograd_f2x2_output_adjoint(a, b, h, w, c, tilesH, tilesW, r0, r1, chunkStart, posStride, scratch);
-    else if (m == 4) winograd_f4x4_output_adjoint(a, b, h, w, c, tilesH, tilesW, r0, r1, chunkStart, posStride, scratch);
-    else winograd_f6x6_output_adjoint(a, b, h, w, c, tilesH, tilesW, r0, r1, chunkStart, posStride, scratch);
+    else outputAdjoint(m, a, b, h, w, c, tilesH, tilesW, r0, r1, chunkStart, posStride, scratch);
   }
 }

@@ -1,10 +1,6 @@
 // Worker pool over one shared memory: kernel calls go out through Atomics on a control block, not postMessage.
-import { DONE, ERROR, FN_EXIT, MAX_ARGS, controlBlockBytes, functionNames, slotWord } from './protocol.js';
+import { DONE, ERROR, FN_EXIT, MAX_ARGS, SPIN_MS, controlBlockBytes, functionNames, slotWord } from './protocol.js';
 import type { WorkerInit, WorkerReply } from './worker.js';
-
-/** How long the caller polls for the workers to finish before sleeping in Atomics.wait (ms; the workers
- *  poll as long for the next call, see worker.ts): a futex wake-up costs 120-250 us on the 2-core VM. */
-const SPIN_MS = 2;
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 
@@ -89,17 +85,6 @@ export class ThreadPool {
     return worker;
   }
 
-  private ownBusyUs = 0;
-  private lastJobs = 1;
-
-  /** Microseconds each thread spent inside the kernel in the last parallel() call (thread 0 first): the
-   *  gap between them and the call's wall time shows load imbalance and wake-up delay. */
-  busyMicros(): number[] {
-    const out = [this.ownBusyUs];
-    for (let w = 1; w < this.lastJobs; w++) out.push(this.i32[slotWord(w) + 3]);
-    return out;
-  }
-
   hasFunction(name: string): boolean { return this.fnIndex.has(name); }
 
   /** Run fn on the calling thread only. */
@@ -132,10 +117,7 @@ export class ThreadPool {
       Atomics.notify(i32, base);
     }
     let ownError: unknown;
-    const t0own = performance.now();
     try { this.call(name, ...argsPerThread[0]); } catch (e) { ownError = e; }
-    this.ownBusyUs = Math.round((performance.now() - t0own) * 1000);
-    this.lastJobs = jobs;
     const target = jobs - 1;
     let spins = 0, t0 = -1;
     for (;;) {

@@ -1,7 +1,7 @@
 // Layout of the shared control block through which the pool hands kernel calls to workers (hot path).
 
 export const MAX_ARGS = 28;
-/** Per-worker slot, in 32-bit words: [seq, fn, nargs, busy microseconds of the last call (ThreadPool.busyMicros)] then MAX_ARGS float64 args. */
+/** Per-worker slot, in 32-bit words: [seq, fn, nargs, pad] then MAX_ARGS float64 args. */
 export const SLOT_WORDS = 4 + MAX_ARGS * 2;
 /** Header words before the slots: [done counter, error flag, error worker, pad]. */
 export const HEADER_WORDS = 16; // 64 bytes: the header sits alone on its cache line
@@ -21,3 +21,8 @@ export function functionNames(module: WebAssembly.Module): string[] {
   return WebAssembly.Module.exports(module).filter((e) => e.kind === 'function').map((e) => e.name).sort();
 }
 
+/** How long a waiting side (the pool's caller for the workers to finish, an idle worker for the next call) polls
+ *  the shared word before sleeping in Atomics.wait, in ms, reading the clock every 1024 polls. Measured on the
+ *  2-core VM: a sleeping worker starts 120-250 us after the notify, a polling one within a few us; a fixed 20000
+ *  polls (~0.3 ms) let workers fall asleep in the tail of a fused Winograd call or between a step's small kernels. */
+export const SPIN_MS = 2;

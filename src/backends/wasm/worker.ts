@@ -1,13 +1,7 @@
 // Compute worker: instantiates the kernel module over the shared memory and runs calls posted through Atomics.
 //
 // Imports nothing by bare name: a browser module worker does not see the page's import map.
-import { DONE, ERROR, FN_EXIT, SLOT_WORDS, functionNames, slotWord } from './protocol.js';
-
-/** How long an idle worker polls for the next call before it sleeps in Atomics.wait (ms; pool.ts's caller
- *  polls as long). Measured on the 2-core VM: a sleeping worker starts 120-250 us after the notify, a
- *  polling one within a few us; the old 20000 polls (~0.3 ms) let it fall asleep in the tail of a fused
- *  Winograd call or between the small kernels of a training step. */
-const SPIN_MS = 2;
+import { DONE, ERROR, FN_EXIT, SLOT_WORDS, SPIN_MS, functionNames, slotWord } from './protocol.js';
 
 export interface WorkerInit {
   module: WebAssembly.Module;
@@ -47,14 +41,12 @@ function serve(init: WorkerInit, instance: WebAssembly.Instance): void {
     const nargs = i32[base + 2];
     args.length = nargs;
     for (let a = 0; a < nargs; a++) args[a] = f64[argsF64 + a];
-    const start = performance.now();
     try {
       fns[fn](...args);
     } catch (e) {
       Atomics.store(i32, ERROR, init.index);
       console.error(`vggrt wasm worker ${init.index}: ${names[fn]} failed: ${(e as Error).message}`);
     }
-    i32[base + 3] = Math.round((performance.now() - start) * 1000); // busy microseconds, for ThreadPool.busyMicros
     Atomics.add(i32, DONE, 1);
     Atomics.notify(i32, DONE);
   }

@@ -13,11 +13,10 @@ import { gemmPtr } from './gemm.js';
  *  one thread's chunk in the fused Winograd passes (4 MB, more than the 1 MB L2: measured on 64->64 224x224
  *  F(6x6), same-run alternation, 2 threads: forward 49.6 ms at 2 MB, 47.4 at 4, 50.6 at 8; filter gradient
  *  62.8 / 56.3 / 57.0, whose tile GEMMs get a longer k; 1 MB was slower still); winogradFusedFilterBytes: the largest
- *  transformed filter the fused passes take (see fusedChunk); winogradWholeRows: fused chunks rounded down
- *  to whole GEMM micro-tile rows (see fusedChunk). Tests lower them to exercise
+ *  transformed filter the fused passes take (see fusedChunk). Tests lower them to exercise
  *  the chunked paths on small shapes. */
 export const convLimits = { colChunkBytes: 16 << 20, winogradChunkBytes: 24 << 20, winogradFusedBytes: 4 << 20,
-  winogradFusedFilterBytes: 2.5 * (1 << 20), winogradWholeRows: true };
+  winogradFusedFilterBytes: 2.5 * (1 << 20) };
 /** Conv workspace slots (0..9 belong to conv). */
 export const SLOT_COL = 0;
 

@@ -90,9 +90,6 @@ function tileWorkspaceBytes(t: number, chunk: number, c: number): number {
  *  128->256 F(4x4), 4.7 MB, faster for 64->128, 1.2 MB) and be reused by FUSED_MIN_ROWS tiles or more
  *  (few tiles: the 4x4 and 2x2 layers); otherwise the batched GEMM split by position wins. */
 const FUSED_MIN_ROWS = 24;
-/** Phases the fused forward leaves out (bit 1 input transform, 2 tile GEMMs, 4 output transform): 0 except
- *  in a phase-timing run, which sets it to see what each phase costs on 1 and 2 threads. */
-export const fusedSkip = { forward: 0 };
 function fusedChunk(ctx: WasmContext, m: number, tiles: number, g: Geometry): number {
   const t = m + 2, mr = gemmMr(ctx), th = ctx.threads;
   if (t * t * g.cin * g.cout * 4 > convLimits.winogradFusedFilterBytes) return 0;
@@ -100,7 +97,7 @@ function fusedChunk(ctx: WasmContext, m: number, tiles: number, g: Geometry): nu
   const chunks = Math.max(2 * th, Math.ceil(Math.ceil(tiles / byBytes) / th) * th);
   let c = Math.ceil(tiles / chunks);
   if (c < FUSED_MIN_ROWS && byBytes < tiles) return 0;
-  if (convLimits.winogradWholeRows && c >= 4 * mr) {
+  if (c >= 4 * mr) {
     // Whole micro-tile rows: a chunk of 51 tiles ran 9 row slivers per position GEMM, the last half empty
     // with a scalar edge epilogue; 48 runs 8 full ones (the claims after it are whole rows too).
     c = Math.floor(c / mr) * mr;
@@ -166,7 +163,7 @@ function winogradConv(ctx: WasmContext, m: number, x: number, u: number, uTrans:
   const flags = (bias ? 1 : 0) | (relu ? 2 : 0);
   const args = Array.from({ length: jobs }, (_, i) => [m, x, up, y, bias, g.h, g.w, g.cin, g.cout, g.oh, g.ow, tilesH, tilesW, g.pad,
     tiles, chunk, v + i * vBytes, mm + i * mBytes, flags, sc + i * SCRATCH_BYTES, aws + i * aBytes, kcb, mr, upPos, counter,
-    minClaim(chunk, mr, 4), fusedSkip.forward]);
+    minClaim(chunk, mr, 4)]);
   timed('fused', () => ctx.pool.parallel('winograd_fused_forward', args));
 }
 
