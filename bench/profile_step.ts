@@ -14,7 +14,7 @@
 //
 // Other processes in another session's autogroup (Linux sched_autogroup: even at nice 19 they share the CPU
 // with us as groups) can double a step; a new session with a raised autogroup priority keeps them out:
-//   flock /work/team/cpu.lock setsid bash -c 'echo -15 > /proc/self/autogroup && exec node ... profile_step.js ...'
+//   setsid bash -c 'echo -15 > /proc/self/autogroup && exec node ... profile_step.js ...'
 import { Command } from 'commander';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -22,14 +22,12 @@ import type { Backend, KernelId } from '../src/backend.js';
 import { WasmBackend } from '../src/backends/wasm/backend.js';
 import { gemmTuning } from '../src/backends/wasm/ops/gemm.js';
 import { planAndBuild } from '../src/cli/plan.js';
-import { initModel } from '../src/nn/init.js';
 import { type Model, Model as ModelClass, singleBackendPlan } from '../src/nn/model.js';
-import { SGD } from '../src/nn/optim.js';
-import { Rng } from '../src/nn/rng.js';
-import { LrSchedule } from '../src/nn/schedule.js';
-import { Trainer } from '../src/nn/trainer.js';
+import type { SGD } from '../src/nn/optim.js';
 import { parseModelName, vggSpec } from '../src/nn/vgg.js';
 import { TuningCache } from '../src/runtime/tuning_cache.js';
+import { median } from './record.js';
+import { syntheticTraining } from './synthetic_step.js';
 
 interface Opts {
   model: string; width: number; channels: number; batch: number; threads: number; steps: number; plan: 'auto' | 'default'; wasmDir?: string;
@@ -121,7 +119,6 @@ class Recorder {
   }
 }
 
-const median = (a: number[]) => { const s = [...a].sort((x, y) => x - y); return s.length ? s[(s.length - 1) >> 1] : 0; };
 
 function instrument(model: Model, opt: SGD, rec: Recorder): void {
   for (const be of model.backends()) {
@@ -164,18 +161,13 @@ async function main(): Promise<void> {
   } else {
     model = new ModelClass(spec, singleBackendPlan(be));
   }
-  const opt = new SGD(model.params(), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
-  initModel(model, 'kaiming', new Rng(1));
-  const trainer = new Trainer(model, opt, new LrSchedule({ name: 'constant', baseLr: 0.01 }), 1);
-  const r = new Rng(2), x = new Float32Array(o.batch * model.inputSize), labels = new Float32Array(o.batch);
-  for (let i = 0; i < x.length; i++) x[i] = r.normal();
-  for (let i = 0; i < o.batch; i++) labels[i] = i % 10;
+  const training = syntheticTraining(model, o.batch), opt = training.opt;
   const rec = new Recorder();
   instrument(model, opt, rec);
   const stepMs: number[] = [];
   for (let s = 0; s < o.steps + 2; s++) {
     const t0 = performance.now();
-    await trainer.trainStep(x, labels, o.batch);
+    await training.step();
     const ms = performance.now() - t0;
     rec.endStep(s >= 2, ms);
     if (s >= 2) stepMs.push(ms);

@@ -103,6 +103,26 @@ export const median = (xs: number[]): number => {
   return s.length === 0 ? NaN : s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
+/** The sampling fields every suite's rows carry in `extra`: sample count, best sample, clock, CPU share, and the
+ *  host-clock median and adaptive flag when there are any. */
+export function measuredExtra(t: Measured): Record<string, unknown> {
+  return { samples: t.samples.length, best_ms: Math.min(...t.samples), timing: t.timing, cpu_share: t.cpuShare,
+    ...(t.wallMedianMs !== undefined ? { wall_median_ms: t.wallMedianMs } : {}), ...(t.adaptive ? { adaptive: true } : {}) };
+}
+
+/** Calls a, then b, `pairs` times (after one untimed call of each) and returns the median of the per-pair ratios
+ *  time(a) / time(b) with the ratios: both sides of a ratio run within milliseconds of each other, so a host that
+ *  takes a core away for seconds slows both alike, which rows measured minutes apart cannot promise. */
+export async function alternatedRatio(a: () => Promise<void> | void, b: () => Promise<void> | void, pairs: number): Promise<{ ratio: number; ratios: number[] }> {
+  await a(); await b();
+  const ratios: number[] = [];
+  for (let i = 0; i < pairs; i++) {
+    let t = performance.now(); await a(); const ta = performance.now() - t;
+    t = performance.now(); await b(); ratios.push(ta / (performance.now() - t));
+  }
+  return { ratio: median(ratios), ratios };
+}
+
 /** Time `fn` (which must complete its work before its promise resolves): warm-up, then the median of
  *  repeated samples, stopping after `maxMs` of sampling or `maxSamples`. The two first calls are timed
  *  by hand (the first one holds compile/first-touch cost, reported apart); the steady-state samples come

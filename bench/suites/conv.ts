@@ -4,7 +4,7 @@ import { type Backend, type Buf, CONV_ALGOS, type ConvAlgo, type ConvShape, algo
 import { conv2dForwardF64, conv2dBackwardDataF64 } from '../../src/backends/reference/conv.js';
 import { convPhases } from '../../src/backends/wasm/ops/conv_im2col.js';
 import { CIFAR_CONV_LAYERS, IMAGENET_CONV_LAYERS, type ConvLayerShape, convFlops } from '../../src/runtime/shapes.js';
-import { type BenchBackend, type BenchRecord, type CaseFilter, type Suite, type SuiteContext, measureKernel, median, selected } from '../record.js';
+import { type BenchBackend, type BenchRecord, type CaseFilter, type Suite, type SuiteContext, alternatedRatio, measureKernel, measuredExtra, selected } from '../record.js';
 import { randomArray } from '../../src/util/random.js';
 
 type Pass = 'conv2d_forward' | 'conv2d_backward_data' | 'conv2d_backward_filter';
@@ -84,8 +84,7 @@ async function benchLayer(bb: BenchBackend, layer: ConvLayerShape, passes: Pass[
           suite: 'conv', kernel: pass, shape: layer.id, backend: be.name, algo: algo as ConvAlgo, threads: bb.threads,
           median_ms: t.medianMs, gflops: convFlops(s) / (t.medianMs * 1e6), max_rel_err: err, warmup_ms: t.firstMs,
           ...(t.compileMs !== undefined ? { compile_ms: t.compileMs } : {}),
-          extra: { label: bb.label, description: be.description, err_vs: errVs, best_ms: Math.min(...t.samples), samples: t.samples.length,
-            timing: t.timing, cpu_share: t.cpuShare, ...(t.wallMedianMs !== undefined ? { wall_median_ms: t.wallMedianMs } : {}), ...(t.adaptive ? { adaptive: true } : {}),
+          extra: { label: bb.label, description: be.description, err_vs: errVs, ...measuredExtra(t),
             ...(phases ? { phases_ms: phases } : {}) },
         };
         log(`conv ${layer.id} ${pass} ${algo} ${bb.label}: ${rec.median_ms.toFixed(2)} ms (${t.samples.length} x ${t.timing}), ` +
@@ -123,16 +122,7 @@ async function alternatedSpeedup(one: BenchBackend, two: BenchBackend, layer: Co
   pairs: number): Promise<{ ratio: number; ratios: number[] }> {
   const s = layer.shape, d = layerData(s);
   const a = passCall(one.backend, s, pass, algo1, d), b = passCall(two.backend, s, pass, algo2, d);
-  try {
-    await a.run(); await b.run();
-    const ratios: number[] = [];
-    for (let i = 0; i < pairs; i++) {
-      let t = performance.now(); await a.run(); const t1 = performance.now() - t;
-      t = performance.now(); await b.run(); const t2 = performance.now() - t;
-      ratios.push(t1 / t2);
-    }
-    return { ratio: median(ratios), ratios };
-  } finally { a.dispose(); b.dispose(); }
+  try { return await alternatedRatio(a.run, b.run, pairs); } finally { a.dispose(); b.dispose(); }
 }
 
 export const convSuite: Suite = {

@@ -2,7 +2,7 @@
 import type { Backend, Buf } from '../../src/backend.js';
 import { gemmReference } from '../../src/backends/reference/gemm.js';
 import { CIFAR_CONV_LAYERS, GEMM_SQUARE_SIZES, im2colGemmShape } from '../../src/runtime/shapes.js';
-import { type BenchBackend, type BenchRecord, type Suite, type SuiteContext, measureKernel, selected } from '../record.js';
+import { type BenchBackend, type BenchRecord, type Suite, type SuiteContext, measureKernel, measuredExtra, selected } from '../record.js';
 import { randomArray } from '../../src/util/random.js';
 
 interface GemmCase { shape: string; m: number; n: number; k: number; transA: boolean; transB: boolean; trans: 'NN' | 'NT' | 'TN'; pass: string }
@@ -70,8 +70,7 @@ async function runCase(bb: BenchBackend, c: GemmCase, quick: boolean): Promise<B
       threads: bb.threads, median_ms: t.medianMs, gflops: (2 * c.m * c.n * c.k) / (t.medianMs * 1e6), max_rel_err: err,
       warmup_ms: t.firstMs, ...(t.compileMs !== undefined ? { compile_ms: t.compileMs } : {}),
       extra: { label: bb.label, description: be.description, m: c.m, n: c.n, k: c.k, trans: c.trans, pass: c.pass, checked_rows: Math.min(CHECK_ROWS, c.m),
-        samples: t.samples.length, best_ms: Math.min(...t.samples), timing: t.timing, cpu_share: t.cpuShare,
-        ...(t.wallMedianMs !== undefined ? { wall_median_ms: t.wallMedianMs } : {}), ...(t.adaptive ? { adaptive: true } : {}) },
+        ...measuredExtra(t) },
     };
   } finally {
     for (const x of bufs) be.free(x);

@@ -2,7 +2,7 @@
 // col2im) on real VGG activation sizes (CIFAR batch 32, FC batch 64); memory-bound, so GB/s (bytes each kernel must move / time) goes in extra.
 import type { Backend, Buf, KernelArgs, KernelId } from '../../src/backend.js';
 import { ReferenceBackend } from '../../src/backends/reference/backend.js';
-import { type BenchRecord, type Suite, type SuiteContext, compileMsSoFar, measureKernel, selected } from '../record.js';
+import { type BenchRecord, type Suite, type SuiteContext, compileMsSoFar, measureKernel, measuredExtra, selected } from '../record.js';
 import { randomArray } from '../../src/util/random.js';
 
 interface LayerCase {
@@ -147,7 +147,7 @@ export const layersSuite: Suite = {
             threads: bb.threads, median_ms: m.medianMs, gflops: 0, max_rel_err: maxRelErr, warmup_ms: m.firstMs,
             ...(compileMs !== undefined ? { compile_ms: compileMs } : {}),
             extra: { gb_per_s: Number(gbps.toFixed(2)), bytes: c.bytes, description: bb.backend.description, label: bb.label,
-              samples: m.samples.length, timing: m.timing, cpu_share: m.cpuShare, ...(m.wallMedianMs !== undefined ? { wall_median_ms: m.wallMedianMs } : {}) },
+              ...measuredExtra(m) },
           });
           ctx.log(`layers ${c.kernel.padEnd(24)} ${c.shape.padEnd(14)} ${bb.label.padEnd(16)} ${m.medianMs.toFixed(3).padStart(8)} ms ` +
             `${gbps.toFixed(1).padStart(6)} GB/s  err ${maxRelErr.toExponential(1)}`);

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { CONV_ALGOS, type ConvAlgo, type ConvShape, algoApplies, convOutSize } from '../../src/backend.js';
 import { forEachTapAt } from '../../src/backends/reference/conv.js';
 import { CIFAR_CONV_LAYERS, GEMM_SQUARE_SIZES, IMAGENET_CONV_LAYERS, convFlops } from '../../src/runtime/shapes.js';
-import { type BenchBackend, type BenchRecord, type Suite, type SuiteContext, measure, median } from '../record.js';
+import { type BenchBackend, type BenchRecord, type Suite, type SuiteContext, alternatedRatio, measure } from '../record.js';
 import { layerData, passCall } from './conv.js';
 import { randomArray } from '../../src/util/random.js';
 
@@ -97,13 +97,8 @@ async function alternatedVsVggrt(tfCall: () => void, bb: BenchBackend, s: ConvSh
   }
   const c = passCall(bb.backend, s, 'conv2d_forward', best!.algo, d);
   try {
-    await c.run();
-    const ratios: number[] = [];
-    for (let i = 0; i < pairs; i++) {
-      let t = performance.now(); tfCall(); const tf = performance.now() - t;
-      t = performance.now(); await c.run(); ratios.push(tf / (performance.now() - t));
-    }
-    return { series: bb.label, algo: best!.algo, speedup: median(ratios), ratios };
+    const { ratio, ratios } = await alternatedRatio(tfCall, c.run, pairs);
+    return { series: bb.label, algo: best!.algo, speedup: ratio, ratios };
   } finally { c.dispose(); }
 }
 

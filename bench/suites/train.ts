@@ -1,13 +1,9 @@
 // Train bench suite: end-to-end SGD steps of VGG-11 / VGG-16 at 32x32, batch 64 (images/s and peak memory).
 import type { Backend } from '../../src/backend.js';
-import { initModel } from '../../src/nn/init.js';
 import { Model, singleBackendPlan } from '../../src/nn/model.js';
-import { SGD } from '../../src/nn/optim.js';
-import { Rng } from '../../src/nn/rng.js';
-import { LrSchedule } from '../../src/nn/schedule.js';
-import { Trainer } from '../../src/nn/trainer.js';
 import { type VggConfigName, paramCount, vggSpec } from '../../src/nn/vgg.js';
 import { type BenchRecord, type Suite, type SuiteContext, measure } from '../record.js';
+import { syntheticTraining } from '../synthetic_step.js';
 import { studyPlans } from './train_plans.js';
 
 const BATCH = 64;
@@ -28,17 +24,11 @@ async function benchModel(be: Backend, label: string, threads: number, config: V
   // fc = 512 is the head common CIFAR VGG recipes use, reported apart (shape suffix _fc512).
   const spec = vggSpec({ config, inputSize: 32, numClasses: 10, classifierWidth: fc });
   const model = new Model(spec, singleBackendPlan(be));
-  const opt = new SGD(model.params(), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
+  const training = syntheticTraining(model, BATCH);
   try {
-    initModel(model, 'kaiming', new Rng(1));
-    const trainer = new Trainer(model, opt, new LrSchedule({ name: 'constant', baseLr: 0.01 }), 1);
-    const r = new Rng(2), x = new Float32Array(BATCH * model.inputSize), labels = new Float32Array(BATCH);
-    for (let i = 0; i < x.length; i++) x[i] = r.normal();
-    for (let i = 0; i < BATCH; i++) labels[i] = i % 10;
     let peakRss = process.memoryUsage().rss, lastLoss = NaN;
     const step = async () => {
-      lastLoss = (await trainer.trainStep(x, labels, BATCH)).loss;
-      await model.sync();
+      lastLoss = await training.step();
       peakRss = Math.max(peakRss, process.memoryUsage().rss);
     };
     // A software GPU takes seconds per step: one timed step after the two warm-ups there.
@@ -61,7 +51,7 @@ async function benchModel(be: Backend, label: string, threads: number, config: V
       },
     };
   } finally {
-    opt.dispose();
+    training.opt.dispose();
     model.dispose();
   }
 }

@@ -5,16 +5,12 @@
 // conv algorithms are switched between steps, interleaved with the auto plan, so drift hits all plans alike.
 import { type Backend, CONV_ALGOS, type ConvAlgo, algoApplies } from '../../src/backend.js';
 import { planAndBuild } from '../../src/cli/plan.js';
-import { initModel } from '../../src/nn/init.js';
 import type { Conv2d, ConvAlgos } from '../../src/nn/layers.js';
-import { SGD } from '../../src/nn/optim.js';
-import { Rng } from '../../src/nn/rng.js';
-import { LrSchedule } from '../../src/nn/schedule.js';
-import { Trainer } from '../../src/nn/trainer.js';
 import { vggSpec } from '../../src/nn/vgg.js';
 import { convPassAlgosOf } from '../../src/runtime/model_plan.js';
 import { type Pass, PASSES, type Plan } from '../../src/runtime/planner.js';
-import type { BenchRecord } from '../record.js';
+import { type BenchRecord, median } from '../record.js';
+import { syntheticTraining } from '../synthetic_step.js';
 
 const BATCH = 64;
 type Algos = Record<string, ConvAlgos>;
@@ -22,7 +18,6 @@ type Algos = Record<string, ConvAlgos>;
 /** A neighbour of the auto plan: one conv layer's algorithm changed for one pass. */
 interface Neighbour { layer: string; pass: Pass; algo: ConvAlgo; runnerUp: boolean }
 
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[s.length >> 1] : NaN; };
 /** 25th, 50th and 75th percentiles: the spread the ratio's median sits in. */
 const quartiles = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return [0.25, 0.5, 0.75].map((q) => s[Math.min(s.length - 1, Math.floor(q * s.length))]); };
 const show = (a: Algos) => Object.entries(a).map(([l, p]) => `${l}:${p.forward}/${p.backward_data}/${p.backward_filter}`).join(' ');
@@ -41,20 +36,14 @@ class Stepper {
     // The tuning cache as the trainer uses it (bench --retune measures afresh, --tuning-dir picks the folder).
     const { model, plan } = await planAndBuild(spec, [be], { batch: BATCH, algo: 'auto', cache: { retune: process.env.VGGRT_RETUNE === '1' } });
     log(`  auto plan of VGG-11 (planned conv time ${plan.totalMs.toFixed(0)} ms per step, tuned ${((plan.meta?.tuneMs as number) / 1000).toFixed(1)} s)`);
-    const opt = new SGD(model.params(), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
-    initModel(model, 'kaiming', new Rng(1));
-    const trainer = new Trainer(model, opt, new LrSchedule({ name: 'constant', baseLr: 0.01 }), 1);
-    const r = new Rng(2), x = new Float32Array(BATCH * model.inputSize), labels = new Float32Array(BATCH);
-    for (let i = 0; i < x.length; i++) x[i] = r.normal();
-    for (let i = 0; i < BATCH; i++) labels[i] = i % 10;
+    const training = syntheticTraining(model, BATCH);
     const convs = new Map(model.layers.filter((l): l is Conv2d => l.kind === 'conv').map((l) => [l.name, l]));
     let flops = 0;
     for (const l of spec.layers) {
       if (l.kind === 'conv') flops += 2 * l.in.h * l.in.w * l.in.c * l.cout * l.k * l.k;
       if (l.kind === 'linear') flops += 2 * l.in.c * l.out;
     }
-    const stepper = new Stepper(convs, async () => { await trainer.trainStep(x, labels, BATCH); await model.sync(); },
-      () => { opt.dispose(); model.dispose(); }, spec);
+    const stepper = new Stepper(convs, async () => { await training.step(); }, () => { training.opt.dispose(); model.dispose(); }, spec);
     return { stepper, plan, algos: convPassAlgosOf(plan), flopsPerStep: 3 * flops * BATCH };
   }
 
