@@ -3,6 +3,7 @@ export * from './runtime';
 export * from './gemm';
 export * from './im2col';
 export * from './winograd';
+export * from './map2x2';
 export * from './pool';
 export * from './activation';
 export * from './norm';

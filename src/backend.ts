@@ -18,9 +18,11 @@ export interface Buf {
   readonly length: number;
 }
 
-/** Convolution algorithms. Every backend implements every one; the planner picks per layer and pass. */
-export type ConvAlgo = 'im2col_gemm' | 'winograd_f2x2' | 'winograd_f4x4' | 'winograd_f6x6';
-export const CONV_ALGOS: readonly ConvAlgo[] = ['im2col_gemm', 'winograd_f2x2', 'winograd_f4x4', 'winograd_f6x6'];
+/** Convolution algorithms. Every backend implements every one; the planner picks per layer and pass.
+ *  winograd_map2x2: the minimal algorithm for a 3x3, pad-1 conv on a 2x2 map (VGG's last block on 32x32
+ *  input): 9 tile products per 2x2 output instead of the 16 non-zero ones of im2col (see assembly/map2x2.ts). */
+export type ConvAlgo = 'im2col_gemm' | 'winograd_f2x2' | 'winograd_f4x4' | 'winograd_f6x6' | 'winograd_map2x2';
+export const CONV_ALGOS: readonly ConvAlgo[] = ['im2col_gemm', 'winograd_f2x2', 'winograd_f4x4', 'winograd_f6x6', 'winograd_map2x2'];
 
 /** Shape of a 2-D convolution over NHWC input with HWIO weights. oh/ow follow from the rest. */
 export interface ConvShape {
@@ -33,9 +35,11 @@ export function convOutSize(s: ConvShape): { oh: number; ow: number } {
     ow: Math.floor((s.w + 2 * s.pad - s.kw) / s.stride) + 1,
   };
 }
-/** Winograd algorithms apply only to 3x3, stride 1 convolutions. */
+/** Winograd algorithms apply only to 3x3, stride 1 convolutions; winograd_map2x2 only to a 2x2 input with pad 1. */
 export function algoApplies(algo: ConvAlgo, s: ConvShape): boolean {
-  return algo === 'im2col_gemm' || (s.kh === 3 && s.kw === 3 && s.stride === 1);
+  if (algo === 'im2col_gemm') return true;
+  const winograd = s.kh === 3 && s.kw === 3 && s.stride === 1;
+  return algo === 'winograd_map2x2' ? winograd && s.pad === 1 && s.h === 2 && s.w === 2 : winograd;
 }
 
 /** Argument types of every kernel, by kernel id. A kernel writes only its output buffers. */

@@ -1,5 +1,5 @@
 // Plans a VGG for training (planner over the run's backends, per-layer and per-pass algorithms) and builds the Model.
-import { type Backend, CONV_ALGOS, type ConvAlgo } from '../backend.js';
+import { type Backend, CONV_ALGOS, type ConvAlgo, algoApplies } from '../backend.js';
 import { Model, type ModelOptions } from '../nn/model.js';
 import type { VggSpec } from '../nn/vgg.js';
 import { convPassAlgosOf, modelPlanOf } from '../runtime/model_plan.js';
@@ -23,8 +23,10 @@ export interface PlanBuildOptions extends ModelOptions {
 export async function planAndBuild(spec: VggSpec, backends: Backend[], o: PlanBuildOptions): Promise<{ model: Model; plan: Plan }> {
   const chain = convChainOfSpec(spec.layers, o.batch);
   const algo = o.algo ?? 'auto';
-  if (algo !== 'auto' && algo !== 'im2col_gemm' && chain.some((l) => l.shape.kh !== 3)) {
-    throw new Error(`--algo ${algo} does not apply to the 1x1 convs of ${spec.label}; use auto or im2col_gemm`);
+  const misfit = algo === 'auto' ? undefined : chain.find((l) => !algoApplies(algo, l.shape));
+  if (misfit) {
+    const s = misfit.shape;
+    throw new Error(`--algo ${algo} does not apply to ${misfit.id} of ${spec.label} (${s.kh}x${s.kw} conv on ${s.h}x${s.w}); use auto or im2col_gemm`);
   }
   const plan = await planModel(chain, backends, { algos: algo === 'auto' ? undefined : [algo], cache: o.cache, log: o.log, oneBackendPerLayer: true });
   const model = new Model(spec, modelPlanOf(plan, backends, spec.layers), { ...o, convAlgos: convPassAlgosOf(plan) });

@@ -1,5 +1,5 @@
 // Argument checks shared by every backend: each kernel's sizes and buffer lengths, checked before any write.
-import { type Buf, type ConvShape, type KernelArgs, type KernelId, KernelArgumentError, algoApplies, convOutSize } from '../backend.js';
+import { type Buf, CONV_ALGOS, type ConvAlgo, type ConvShape, type KernelArgs, type KernelId, KernelArgumentError, algoApplies, convOutSize } from '../backend.js';
 
 type CheckBuf = (b: Buf, name: string) => void;
 
@@ -135,10 +135,12 @@ const checkers: { [K in KernelId]: Checker<K> } = {
 };
 
 function algo(k: string, al: unknown, s: ConvShape): void {
-  const known = ['im2col_gemm', 'winograd_f2x2', 'winograd_f4x4', 'winograd_f6x6'];
-  if (typeof al !== 'string' || !known.includes(al)) throw new KernelArgumentError(k, `unknown algo ${String(al)} (one of ${known.join(', ')})`);
-  if (!algoApplies(al as never, s)) {
-    throw new KernelArgumentError(k, `${al} needs a 3x3 stride-1 convolution, got ${s.kh}x${s.kw} stride ${s.stride}`);
+  if (typeof al !== 'string' || !(CONV_ALGOS as readonly string[]).includes(al)) {
+    throw new KernelArgumentError(k, `unknown algo ${String(al)} (one of ${CONV_ALGOS.join(', ')})`);
+  }
+  if (!algoApplies(al as ConvAlgo, s)) {
+    const needs = al === 'winograd_map2x2' ? 'a 3x3 stride-1 pad-1 convolution of a 2x2 input' : 'a 3x3 stride-1 convolution';
+    throw new KernelArgumentError(k, `${al} needs ${needs}, got ${s.kh}x${s.kw} stride ${s.stride} pad ${s.pad} on ${s.h}x${s.w}`);
   }
 }
 function pool(k: string, a: { n: number; h: number; w: number; c: number }): void {

@@ -181,7 +181,7 @@ export async function measureLink(from: Backend, to: Backend, sizes: [number, nu
 }
 
 /** Measuring order: the usual winner first, so pruning and skipping have a good reference early. */
-const ALGO_ORDER: readonly ConvAlgo[] = ['winograd_f4x4', 'im2col_gemm', 'winograd_f2x2', 'winograd_f6x6'];
+const ALGO_ORDER: readonly ConvAlgo[] = ['winograd_f4x4', 'winograd_map2x2', 'im2col_gemm', 'winograd_f2x2', 'winograd_f6x6'];
 
 function convSpec(l: ModelConvLayer, labels: string[], algos: readonly ConvAlgo[], training: boolean): LayerSpec {
   const s = l.shape, { oh, ow } = convOutSize(s);

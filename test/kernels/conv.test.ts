@@ -10,7 +10,7 @@ const S = (n: number, h: number, w: number, cin: number, cout: number, k: number
   ({ n, h, w, cin, cout, kh: k, kw, stride, pad });
 
 /** Shapes chosen to hit every edge: tiles that do not divide H/W, channel counts with SIMD tails, a
- *  1x1 image, pad 0/1/2/3, stride 2, 1x1 and 7x7 kernels. */
+ *  1x1 image, pad 0/1/2/3, stride 2, 1x1 and 7x7 kernels, 2x2 maps. */
 const SHAPES: ConvShape[] = [
   S(1, 5, 7, 3, 5, 3, 1, 1),
   S(2, 7, 5, 17, 4, 3, 1, 0),
@@ -24,13 +24,15 @@ const SHAPES: ConvShape[] = [
   S(1, 9, 11, 3, 4, 7, 2, 3),
   S(1, 8, 7, 4, 3, 7, 1, 0),
   S(3, 6, 10, 8, 12, 3, 1, 1),
+  S(3, 2, 2, 5, 7, 3, 1, 1), // 2x2 maps: winograd_map2x2 (channel tails; 16 channels: whole vectors)
+  S(2, 2, 2, 16, 12, 3, 1, 1),
 ];
 
 const label = (s: ConvShape) => `n${s.n} ${s.h}x${s.w} ${s.cin}->${s.cout} k${s.kh}x${s.kw} s${s.stride} p${s.pad}`;
 
 /** Per-algorithm tolerance on max|diff| / max|ref| (float32 against the float64-accumulated reference).
  *  Winograd adds transform rounding that grows with the tile (measured in conv_winograd.test.ts). */
-const TOL: Record<ConvAlgo, number> = { im2col_gemm: 2e-5, winograd_f2x2: 3e-5, winograd_f4x4: 1e-4, winograd_f6x6: 4e-4 };
+const TOL: Record<ConvAlgo, number> = { im2col_gemm: 2e-5, winograd_f2x2: 3e-5, winograd_f4x4: 1e-4, winograd_f6x6: 4e-4, winograd_map2x2: 3e-5 };
 
 async function readAll(be: Backend, b: Buf): Promise<Float32Array> { await be.sync(); return be.read(b); }
 
@@ -108,8 +110,9 @@ test('conv forward, data gradient and filter gradient match the reference for ev
       }
     }
   }
-  // 12 shapes, 8 of them Winograd-capable: (8*4 + 4) algorithm runs x 5 outputs per backend.
-  assert.ok(checked >= 180, `only ${checked} comparisons ran`);
+  // 14 shapes, 10 of them Winograd-capable (2 of those on 2x2 maps): (10*4 + 2 + 4) algorithm runs x 5
+  // outputs per backend.
+  assert.ok(checked >= 230, `only ${checked} comparisons ran`);
 });
 
 test('chunked paths (small workspace budgets) give the same results', async () => {

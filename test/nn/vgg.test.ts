@@ -65,7 +65,7 @@ test('small-input head, width multiplier, algorithm defaults', () => {
   const algos = s.layers.flatMap((l) => (l.kind === 'conv' ? [l.algo] : []));
   assert.is(algos[0], 'im2col_gemm');
   // 32 -> 16 -> 8 -> 4 -> 2: the two convs of the last block see 2x2 maps.
-  assert.equal(algos.slice(1), [...Array(5).fill('winograd_f4x4'), 'winograd_f2x2', 'winograd_f2x2']);
+  assert.equal(algos.slice(1), [...Array(5).fill('winograd_f4x4'), 'winograd_map2x2', 'winograd_map2x2']);
   const o = vggSpec({ config: 'A', inputSize: 32, algo: { 'features.3': 'winograd_f2x2' } });
   assert.is(o.layers.find((l) => l.name === 'features.3')!.kind === 'conv' && (o.layers.find((l) => l.name === 'features.3') as { algo: string }).algo, 'winograd_f2x2');
   assert.throws(() => vggSpec({ config: 'A', inputSize: 16 }), /too small/);

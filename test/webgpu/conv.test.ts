@@ -25,7 +25,7 @@ function relErr(a: Arr, b: Arr): number {
 
 /** Stated bounds (relative to the output's largest magnitude) for inputs in [-1, 1). */
 // Measured on 64->64 16x16 n2 (lavapipe): im2col 8.6e-7, F2 5.2e-7, F4 3.3e-6, F6 9.4e-6 (worst pass).
-const BOUND: Record<ConvAlgo, number> = { im2col_gemm: 5e-6, winograd_f2x2: 5e-6, winograd_f4x4: 3e-5, winograd_f6x6: 1e-4 };
+const BOUND: Record<ConvAlgo, number> = { im2col_gemm: 5e-6, winograd_f2x2: 5e-6, winograd_f4x4: 3e-5, winograd_f6x6: 1e-4, winograd_map2x2: 5e-6 };
 
 function up(be: Backend, data: Float32Array) { const b = be.alloc(data.length); be.write(b, data); return b; }
 
@@ -137,6 +137,8 @@ const SMALL: ConvShape[] = [
   { n: 1, h: 5, w: 11, cin: 4, cout: 3, kh: 3, kw: 3, stride: 1, pad: 2 },
   { n: 2, h: 6, w: 5, cin: 3, cout: 4, kh: 1, kw: 1, stride: 1, pad: 0 },
   { n: 1, h: 9, w: 7, cin: 2, cout: 5, kh: 5, kw: 3, stride: 2, pad: 1 },
+  // 2x2 maps (winograd_map2x2 among the algos), odd channel counts.
+  { n: 3, h: 2, w: 2, cin: 5, cout: 7, kh: 3, kw: 3, stride: 1, pad: 1 },
   // Long filter-gradient reductions (P = 1517, 1189) that split K into pieces plus a remainder.
   { n: 1, h: 37, w: 41, cin: 3, cout: 8, kh: 3, kw: 3, stride: 1, pad: 1 },
   { n: 1, h: 29, w: 41, cin: 4, cout: 4, kh: 1, kw: 1, stride: 1, pad: 0 },
@@ -158,7 +160,7 @@ test('workspace chunking: tiny chunks give the same results', async () => {
   try {
     convTuning.maxChunkBytes = 8 * 1024; // dozens of chunks, chunk borders inside images
     for (const { label, backend: be } of backends) {
-      for (const algo of CONV_ALGOS) check(`${label} chunked`, s, algo, await runAll(be, s, algo, 31));
+      for (const algo of CONV_ALGOS.filter((a) => algoApplies(a, s))) check(`${label} chunked`, s, algo, await runAll(be, s, algo, 31));
     }
   } finally {
     convTuning.maxChunkBytes = undefined;
@@ -172,7 +174,7 @@ test('split-K filter gradients (pieces, remainders, zero-padded tile blocks) giv
     for (const budget of [undefined, 32 * 1024]) { // one chunk, then several chunks each split
       convTuning.maxChunkBytes = budget;
       for (const { label, backend: be } of backends) {
-        for (const algo of CONV_ALGOS) check(`${label} split budget ${budget}`, s, algo, await runAll(be, s, algo, 51));
+        for (const algo of CONV_ALGOS.filter((a) => algoApplies(a, s))) check(`${label} split budget ${budget}`, s, algo, await runAll(be, s, algo, 51));
       }
     }
   } finally {
@@ -185,10 +187,17 @@ test('64->64 16x16 n2 on the core adapter: errors per algo and pass', async () =
   const core = backends.find((b) => b.label === 'webgpu-core');
   if (!core) return;
   const s: ConvShape = { n: 2, h: 16, w: 16, cin: 64, cout: 64, kh: 3, kw: 3, stride: 1, pad: 1 };
-  for (const algo of CONV_ALGOS) {
+  for (const algo of CONV_ALGOS.filter((a) => algoApplies(a, s))) {
     const e = await runAll(core.backend, s, algo, 41);
     console.log(`  ${algo}: forward ${e.fwd.toExponential(2)} data ${e.data.toExponential(2)} filter ${e.filter.toExponential(2)}`);
     check('webgpu-core', s, algo, e);
+  }
+  // VGG's 2x2 block at a smaller width: the algorithms that apply there, winograd_map2x2 among them.
+  const s2: ConvShape = { n: 8, h: 2, w: 2, cin: 128, cout: 64, kh: 3, kw: 3, stride: 1, pad: 1 };
+  for (const algo of CONV_ALGOS.filter((a) => algoApplies(a, s2))) {
+    const e = await runAll(core.backend, s2, algo, 43);
+    console.log(`  2x2 map ${algo}: forward ${e.fwd.toExponential(2)} data ${e.data.toExponential(2)} filter ${e.filter.toExponential(2)}`);
+    check('webgpu-core', s2, algo, e);
   }
 });
 

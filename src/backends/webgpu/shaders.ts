@@ -1,7 +1,7 @@
 // Loads WGSL sources from shaders/<family>.wgsl: fs in Node (relative to the package root), fetch in a browser.
 
 /** Every shader family file; loaded up front so dispatch() can compile synchronously. */
-export const SHADER_FAMILIES = ['gemm', 'gemm_vec4', 'im2col', 'winograd', 'pool', 'activation', 'norm', 'loss', 'optim', 'reduce'] as const;
+export const SHADER_FAMILIES = ['gemm', 'gemm_vec4', 'im2col', 'winograd', 'map2x2', 'pool', 'activation', 'norm', 'loss', 'optim', 'reduce'] as const;
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 

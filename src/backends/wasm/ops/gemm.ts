@@ -94,7 +94,7 @@ function checkPtrArgs(ctx: WasmContext, p: GemmPtrArgs, batch = 1, strides: [num
 }
 
 /** Arguments of gemm_f32 for the sub-problem rows [m0,m1) x columns [n0,n1) of C. */
-function subArgs(p: GemmPtrArgs, m0: number, m1: number, n0: number, n1: number, ws: number, bl: Blocks): number[] {
+export function subArgs(p: GemmPtrArgs, m0: number, m1: number, n0: number, n1: number, ws: number, bl: Blocks): number[] {
   const a = p.transA ? p.a + m0 * 4 : p.a + m0 * p.lda * 4;
   const b = p.transB ? p.b + n0 * p.ldb * 4 : p.b + n0 * 4;
   const c = p.c + (m0 * p.ldc + n0) * 4;

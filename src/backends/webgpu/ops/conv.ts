@@ -1,5 +1,6 @@
 // WebGPU operators of the conv family: im2col, col2im and conv2d forward / data gradient / filter gradient
-// for every algorithm (im2col + GEMM, Winograd F(2x2), F(4x4), F(6x6) with per-position batched GEMMs).
+// for every algorithm (im2col + GEMM, Winograd F(2x2), F(4x4), F(6x6) with per-position batched GEMMs, and
+// winograd_map2x2 in conv_map2x2.ts).
 //
 // Large layers are processed in chunks of output rows (im2col) or tiles (Winograd) so that every scratch
 // matrix fits one storage binding (maxStorageBufferBindingSize) and every dispatch fits the workgroup
@@ -12,6 +13,7 @@ import {
   im2colChunk, inputTransform, outputTransform, splitPieces, sumSlices, tileGrid,
 } from './conv_dispatch.js';
 import { convGemm, convGemmTN } from './conv_gemm.js';
+import { backwardDataMap2x2, backwardFilterMap2x2, forwardMap2x2 } from './conv_map2x2.js';
 
 const SLOT_COL = 0, SLOT_U = 1, SLOT_V = 2, SLOT_M = 3, SLOT_SUM = 4, SLOT_SPLIT = 5;
 
@@ -176,17 +178,20 @@ export const convOps: WebGpuOpTable = {
   conv2d_forward(ctx, a) {
     const { oh, ow } = checkTensors(ctx, 'conv2d_forward', a.shape);
     if (a.algo === 'im2col_gemm') forwardIm2col(ctx, a, oh, ow);
+    else if (a.algo === 'winograd_map2x2') forwardMap2x2(ctx, a);
     else forwardWinograd(ctx, a, oh, ow);
   },
   conv2d_backward_data(ctx, a) {
     const { oh, ow } = checkTensors(ctx, 'conv2d_backward_data', a.shape);
     if (a.algo === 'im2col_gemm') backwardDataIm2col(ctx, a, oh, ow);
+    else if (a.algo === 'winograd_map2x2') backwardDataMap2x2(ctx, a);
     else backwardDataWinograd(ctx, a, oh, ow);
   },
   conv2d_backward_filter(ctx, a) {
     const s = a.shape;
     const { oh, ow } = checkTensors(ctx, 'conv2d_backward_filter', s);
     if (a.algo === 'im2col_gemm') backwardFilterIm2col(ctx, a, oh, ow);
+    else if (a.algo === 'winograd_map2x2') backwardFilterMap2x2(ctx, a);
     else backwardFilterWinograd(ctx, a, oh, ow);
     if (a.db) columnSums(ctx, a.dy, a.db, s.n * oh * ow, s.cout, a.beta, SLOT_SUM);
   },
