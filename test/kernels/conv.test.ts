@@ -4,6 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Backend, type Buf, CONV_ALGOS, type ConvAlgo, type ConvShape, algoApplies, convOutSize } from '../../src/backend.js';
 import { convLimits } from '../../src/backends/wasm/ops/conv_im2col.js';
+import { map2x2Limits } from '../../src/backends/wasm/ops/conv_map2x2.js';
 import { backendsUnderTest, maxRelErr, randomArray, reference, upload } from '../backends.js';
 
 const S = (n: number, h: number, w: number, cin: number, cout: number, k: number, stride: number, pad: number, kw = k): ConvShape =>
@@ -116,12 +117,15 @@ test('conv forward, data gradient and filter gradient match the reference for ev
 });
 
 test('chunked paths (small workspace budgets) give the same results', async () => {
-  const saved = { ...convLimits };
+  const saved = { ...convLimits }, savedMap = { ...map2x2Limits };
   // A few rows of col / a few tiles per chunk: every pass runs through many chunks with overlapping pixels.
   convLimits.colChunkBytes = 7 * 9 * 8 * 4;
   convLimits.winogradChunkBytes = 3 * 64 * 20 * 4;
+  // winograd_map2x2: 8-column blocks, split over the threads however small.
+  map2x2Limits.blockBytes = 1;
+  map2x2Limits.parallelMinMacs = 0;
   try {
-    const shapes = [S(2, 9, 7, 8, 12, 3, 1, 1), S(1, 10, 9, 5, 3, 3, 2, 2), S(2, 6, 11, 3, 5, 3, 1, 0)];
+    const shapes = [S(2, 9, 7, 8, 12, 3, 1, 1), S(1, 10, 9, 5, 3, 3, 2, 2), S(2, 6, 11, 3, 5, 3, 1, 0), S(3, 2, 2, 29, 19, 3, 1, 1)];
     for (const { label: bl, backend: be } of await backendsUnderTest()) {
       for (const [i, s] of shapes.entries()) {
         const c = inputs(s, 500 + i);
@@ -137,6 +141,7 @@ test('chunked paths (small workspace budgets) give the same results', async () =
     }
   } finally {
     Object.assign(convLimits, saved);
+    Object.assign(map2x2Limits, savedMap);
   }
 });
 

@@ -1,97 +1,73 @@
-// The winograd_map2x2 convolution passes (3x3, pad 1, stride 1 on a 2x2 map; transforms in assembly/map2x2.ts):
-// 9 tile GEMMs of n x cin x cout per pass, where im2col multiplies 16 non-zero (pixel, tap) pairs (the
-// small-map path) and Winograd F(2x2) 16 transformed positions. Every transform is split over the threads by
-// images or input channels; the 9 GEMMs by columns of C, so 2 threads share each one evenly (9 whole GEMMs
-// claimed by 2 threads would end 5 against 4).
+// The winograd_map2x2 convolution passes (3x3, pad 1, stride 1 on a 2x2 map; assembly/map2x2.ts): 9 tile GEMMs
+// of n x cin x cout per pass where im2col multiplies 16 non-zero (pixel, tap) pairs (the small-map path) and
+// Winograd F(2x2) 16 transformed positions. One parallel call per pass: each thread owns a block of the GEMMs'
+// output columns (transform, 9 GEMMs, transform back), so the threads never wait for each other; a thread's
+// block is walked in narrower column blocks only on layers too wide for map2x2Limits.blockBytes.
 import { type ConvShape } from '../../../backend.js';
 import type { WasmContext } from '../context.js';
 import { splitRange } from '../pool.js';
 import { timed } from './conv_im2col.js';
-import { GEMM_NR, type GemmPtrArgs, gemmBlocks, gemmMr, subArgs } from './gemm.js';
+import { GEMM_NR, gemmBlocks, gemmMr } from './gemm.js';
 
-/** Workspaces: conv owns slots 0..9 (no Winograd pass runs inside this one), gemm.ts's packing slots 10.. */
-const SLOT_D = 0, SLOT_M = 1, SLOT_U = 2, SLOT_GEMM0 = 10;
-/** Positions are padded 16 floats apart so the 9 streams of a transform do not alias in cache. */
+/** Per-thread workspaces: conv owns slots 0..9 (no other conv pass runs inside this one). */
+const SLOT_FULL = 0, SLOT_BLOCK = 1, SLOT_OUT = 2, SLOT_GEMM = 3;
+/** blockBytes: most bytes of one column block's transformed filter (or filter gradient), which bounds the
+ *  workspace on wide layers. L2-sized blocks (0.25-1 MB) measured no faster on 512->512 batch 32 and the
+ *  forward's 2-3x slower (a block's filter transform reads every filter row in short strided pieces), so a
+ *  512->512 layer runs as one block per thread. parallelMinMacs: below this many multiply-adds a pass runs on
+ *  one thread. Mutable so tests can force many blocks and the 2-thread split on small shapes. */
+export const map2x2Limits = { blockBytes: 16 << 20, parallelMinMacs: 1 << 20 };
+
+/** Positions padded 16 floats apart so the 9 streams of a transform do not alias in cache. */
 const padStride = (elems: number) => elems + 16;
-/** Below this many multiply-adds a GEMM or transform runs on one thread. */
-const PARALLEL_MIN = 1 << 16;
+const bytes = (floats: number) => ((floats * 4 + 63) & ~63) + 64;
 
-/** Whether winograd_map2x2 computes this convolution (the contract's algoApplies says the same). */
-export function map2x2Applies(s: ConvShape): boolean {
-  return s.kh === 3 && s.kw === 3 && s.stride === 1 && s.pad === 1 && s.h === 2 && s.w === 2;
+/** Column ranges per thread (whole 8-column GEMM slivers) and the block width: as many columns as keep a
+ *  block's [9][rows][cb] filter under map2x2Limits.blockBytes, at least one sliver. */
+function plan(ctx: WasmContext, s: ConvShape, cols: number, filterRows: number) {
+  const jobs = 9 * s.n * s.cin * s.cout >= map2x2Limits.parallelMinMacs ? Math.min(ctx.threads, Math.ceil(cols / GEMM_NR)) : 1;
+  const ranges = splitRange(cols, jobs, GEMM_NR);
+  const widest = Math.max(...ranges.map(([a, b]) => b - a));
+  const fit = Math.floor(map2x2Limits.blockBytes / (9 * filterRows * 4) / GEMM_NR) * GEMM_NR;
+  return { ranges, cb: Math.max(GEMM_NR, Math.min(widest, fit)) };
 }
 
-/** fn over [0, count) split across the threads when `work` is large enough. */
-function split(ctx: WasmContext, fn: string, count: number, work: number, args: (s: number, e: number) => number[]): void {
-  const jobs = work >= PARALLEL_MIN ? Math.min(ctx.threads, count) : 1;
-  timed(fn.replace(/^map2x2_/, ''), () => ctx.pool.parallel(fn, splitRange(count, jobs).map(([s, e]) => args(s, e))));
+/** One workspace slot split into per-thread slices of `each` bytes; returns slice t's address. */
+function perThread(ctx: WasmContext, slot: number, each: number, jobs: number): (t: number) => number {
+  const base = ctx.workspace(each * jobs, slot);
+  return (t) => base + t * each;
 }
 
-/** The 9 GEMMs C_j = op(A_j) op(B_j) (+ beta C_j), entries stride* elements apart, each split by columns
- *  over the threads (the same column block of every entry on one thread). */
-function gemm9(ctx: WasmContext, p: GemmPtrArgs & { strideA: number; strideB: number; strideC: number }): void {
-  const mr = gemmMr(ctx);
-  const jobs = 9 * p.m * p.n * p.k >= PARALLEL_MIN * 4 ? Math.min(ctx.threads, Math.ceil(p.n / GEMM_NR)) : 1;
-  timed('gemm', () => ctx.pool.parallel('gemm_f32_batched', splitRange(p.n, jobs, GEMM_NR).map(([n0, n1], t) => {
-    const bl = gemmBlocks(p.m, n1 - n0, p.k, mr);
-    return [...subArgs(p, 0, p.m, n0, n1, ctx.workspace(bl.bytes, SLOT_GEMM0 + t), bl), 9, p.strideA, p.strideB, p.strideC];
-  })));
-}
-
-/** U = G w G^T (positions padStride(cin*cout) apart). */
-function filterTransform(ctx: WasmContext, w: number, s: ConvShape): { u: number; pos: number } {
-  const pos = padStride(s.cin * s.cout);
-  const u = ctx.workspace(9 * pos * 4 + 64, SLOT_U);
-  split(ctx, 'map2x2_filter_transform', s.cin, 9 * s.cin * s.cout, (a, b) => [w, u, s.cin, s.cout, a, b, pos]);
-  return { u, pos };
-}
-
-/** D = B^T x B of the n images (c channels each) into slot `slot`. */
-function inputTransform(ctx: WasmContext, x: number, n: number, c: number, slot: number): { d: number; pos: number } {
-  const pos = padStride(n * c);
-  const d = ctx.workspace(9 * pos * 4 + 64, slot);
-  split(ctx, 'map2x2_input_transform', n, 9 * n * c, (a, b) => [x, d, c, a, b, pos]);
-  return { d, pos };
-}
-
-/** dM = A dY A^T of the n images (c channels each) into slot `slot`. */
-function outputAdjoint(ctx: WasmContext, dy: number, n: number, c: number, slot: number): { d: number; pos: number } {
-  const pos = padStride(n * c);
-  const d = ctx.workspace(9 * pos * 4 + 64, slot);
-  split(ctx, 'map2x2_output_adjoint', n, 9 * n * c, (a, b) => [dy, d, c, a, b, pos]);
-  return { d, pos };
-}
-
-/** y = conv(x, w) (+ bias) (ReLU): M_j = D_j U_j, y = A^T M A. */
+/** y = conv(x, w) (+ bias) (ReLU): M_j = D_j U_j, y = A^T M A; threads split the output channels. */
 export function forwardMap2x2(ctx: WasmContext, x: number, w: number, bias: number, y: number, s: ConvShape, relu: boolean): void {
-  const { u, pos: uPos } = filterTransform(ctx, w, s);
-  const { d, pos: dPos } = inputTransform(ctx, x, s.n, s.cin, SLOT_D);
-  const mPos = padStride(s.n * s.cout);
-  const m = ctx.workspace(9 * mPos * 4 + 64, SLOT_M);
-  gemm9(ctx, { a: d, b: u, c: m, m: s.n, n: s.cout, k: s.cin, lda: s.cin, ldb: s.cout, ldc: s.cout, transA: false, transB: false,
-    alpha: 1, beta: 0, strideA: dPos, strideB: uPos, strideC: mPos });
+  const { ranges, cb } = plan(ctx, s, s.cout, s.cin);
+  const mr = gemmMr(ctx), bl = gemmBlocks(s.n, cb, s.cin, mr);
+  const dPos = padStride(s.n * s.cin), uPos = padStride(s.cin * cb), mPos = padStride(s.n * cb);
+  const d = perThread(ctx, SLOT_FULL, bytes(9 * dPos), ranges.length), u = perThread(ctx, SLOT_BLOCK, bytes(9 * uPos), ranges.length);
+  const m = perThread(ctx, SLOT_OUT, bytes(9 * mPos), ranges.length), ws = perThread(ctx, SLOT_GEMM, bl.bytes, ranges.length);
   const flags = (bias ? 1 : 0) | (relu ? 2 : 0);
-  split(ctx, 'map2x2_output_transform', s.n, 9 * s.n * s.cout, (a, b) => [m, y, bias, s.cout, a, b, mPos, flags]);
+  timed('fused', () => ctx.pool.parallel('map2x2_forward', ranges.map(([n0, n1], t) =>
+    [x, w, bias, y, s.n, s.cin, s.cout, n0, n1, cb, d(t), dPos, u(t), uPos, m(t), mPos, flags, ws(t), bl.mcb, bl.kcb, bl.ncb, mr])));
 }
 
-/** dx = B (dM U^T) B^T with dM = A dY A^T. */
+/** dx = B (dM U^T) B^T with dM = A dY A^T; threads split the input channels. */
 export function backwardDataMap2x2(ctx: WasmContext, dy: number, w: number, dx: number, s: ConvShape): void {
-  const { u, pos: uPos } = filterTransform(ctx, w, s);
-  const { d: dm, pos: mPos } = outputAdjoint(ctx, dy, s.n, s.cout, SLOT_M);
-  const dPos = padStride(s.n * s.cin);
-  const dd = ctx.workspace(9 * dPos * 4 + 64, SLOT_D);
-  gemm9(ctx, { a: dm, b: u, c: dd, m: s.n, n: s.cin, k: s.cout, lda: s.cout, ldb: s.cout, ldc: s.cin, transA: false, transB: true,
-    alpha: 1, beta: 0, strideA: mPos, strideB: uPos, strideC: dPos });
-  split(ctx, 'map2x2_input_adjoint', s.n, 9 * s.n * s.cin, (a, b) => [dd, dx, s.cin, a, b, dPos]);
+  const { ranges, cb } = plan(ctx, s, s.cin, s.cout);
+  const mr = gemmMr(ctx), bl = gemmBlocks(s.n, cb, s.cout, mr);
+  const dmPos = padStride(s.n * s.cout), uPos = padStride(cb * s.cout), ddPos = padStride(s.n * cb);
+  const dm = perThread(ctx, SLOT_FULL, bytes(9 * dmPos), ranges.length), u = perThread(ctx, SLOT_BLOCK, bytes(9 * uPos), ranges.length);
+  const dd = perThread(ctx, SLOT_OUT, bytes(9 * ddPos), ranges.length), ws = perThread(ctx, SLOT_GEMM, bl.bytes, ranges.length);
+  timed('fused', () => ctx.pool.parallel('map2x2_backward_data', ranges.map(([n0, n1], t) =>
+    [dy, w, dx, s.n, s.cin, s.cout, n0, n1, cb, dm(t), dmPos, u(t), uPos, dd(t), ddPos, ws(t), bl.mcb, bl.kcb, bl.ncb, mr])));
 }
 
-/** dw = beta dw + G^T (D^T dM) G. */
+/** dw = beta dw + G^T (D^T dM) G; threads split the input channels (rows of dU). */
 export function backwardFilterMap2x2(ctx: WasmContext, x: number, dy: number, dw: number, s: ConvShape, beta: number): void {
-  const { d, pos: dPos } = inputTransform(ctx, x, s.n, s.cin, SLOT_D);
-  const { d: dm, pos: mPos } = outputAdjoint(ctx, dy, s.n, s.cout, SLOT_M);
-  const uPos = padStride(s.cin * s.cout);
-  const du = ctx.workspace(9 * uPos * 4 + 64, SLOT_U);
-  gemm9(ctx, { a: d, b: dm, c: du, m: s.cin, n: s.cout, k: s.n, lda: s.cin, ldb: s.cout, ldc: s.cout, transA: true, transB: false,
-    alpha: 1, beta: 0, strideA: dPos, strideB: mPos, strideC: uPos });
-  split(ctx, 'map2x2_filter_adjoint', s.cin, 9 * s.cin * s.cout, (a, b) => [du, dw, s.cin, s.cout, a, b, uPos, beta]);
+  const { ranges, cb } = plan(ctx, s, s.cin, s.cout);
+  const mr = gemmMr(ctx), bl = gemmBlocks(cb, s.cout, s.n, mr);
+  const dmPos = padStride(s.n * s.cout), dPos = padStride(s.n * cb), duPos = padStride(cb * s.cout);
+  const dm = perThread(ctx, SLOT_FULL, bytes(9 * dmPos), ranges.length), d = perThread(ctx, SLOT_BLOCK, bytes(9 * dPos), ranges.length);
+  const du = perThread(ctx, SLOT_OUT, bytes(9 * duPos), ranges.length), ws = perThread(ctx, SLOT_GEMM, bl.bytes, ranges.length);
+  timed('fused', () => ctx.pool.parallel('map2x2_backward_filter', ranges.map(([n0, n1], t) =>
+    [x, dy, dw, s.n, s.cin, s.cout, n0, n1, cb, beta, dm(t), dmPos, d(t), dPos, du(t), duPos, ws(t), bl.mcb, bl.kcb, bl.ncb, mr])));
 }
