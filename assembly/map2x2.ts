@@ -16,24 +16,7 @@
 // needs (D in the forward, dM in the gradients: n x 9 x channels) each thread computes for itself.
 // Vectorised over channels (f32x4), tails through partial lanes.
 import { gemm_f32 } from './gemm';
-
-// @ts-ignore: decorator
-@inline function ld(p: usize, n: i32): v128 {
-  if (n >= 4) return v128.load(p);
-  let v = f32x4.splat(0);
-  v = v128.load32_lane(p, v, 0);
-  if (n > 1) v = v128.load32_lane(p + 4, v, 1);
-  if (n > 2) v = v128.load32_lane(p + 8, v, 2);
-  return v;
-}
-
-// @ts-ignore: decorator
-@inline function st(p: usize, v: v128, n: i32): void {
-  if (n >= 4) { v128.store(p, v); return; }
-  v128.store32_lane(p, v, 0);
-  if (n > 1) v128.store32_lane(p + 4, v, 1);
-  if (n > 2) v128.store32_lane(p + 8, v, 2);
-}
+import { ldv as ld, stv as st } from './lanes';
 
 /** Nine positions pos bytes apart from dst get G w G^T of the 9 taps at src + t * tap (t = ky*3 + kx). */
 // @ts-ignore: decorator

@@ -1,0 +1,21 @@
+// Partial-vector loads and stores for channel tails (1..4 lanes of an f32x4), shared by the transform kernels.
+
+/** Load n (1..4) lanes from p, zeros in the rest. n = 4 folds to one v128.load after inlining. */
+// @ts-ignore: decorator
+@inline export function ldv(p: usize, n: i32): v128 {
+  if (n >= 4) return v128.load(p);
+  let v = f32x4.splat(0);
+  v = v128.load32_lane(p, v, 0);
+  if (n > 1) v = v128.load32_lane(p + 4, v, 1);
+  if (n > 2) v = v128.load32_lane(p + 8, v, 2);
+  return v;
+}
+
+/** Store n (1..4) lanes of v at p. */
+// @ts-ignore: decorator
+@inline export function stv(p: usize, v: v128, n: i32): void {
+  if (n >= 4) { v128.store(p, v); return; }
+  v128.store32_lane(p, v, 0);
+  if (n > 1) v128.store32_lane(p + 4, v, 1);
+  if (n > 2) v128.store32_lane(p + 8, v, 2);
+}
