@@ -3,6 +3,7 @@
 import { type Backend, type Buf, CONV_ALGOS, type ConvAlgo, type ConvShape, algoApplies, convOutSize } from '../../src/backend.js';
 import { conv2dForwardF64, conv2dBackwardDataF64 } from '../../src/backends/reference/conv.js';
 import { convPhases } from '../../src/backends/wasm/ops/conv_im2col.js';
+import type { WasmBackend } from '../../src/backends/wasm/backend.js';
 import { CIFAR_CONV_LAYERS, IMAGENET_CONV_LAYERS, type ConvLayerShape, convFlops } from '../../src/runtime/shapes.js';
 import { type BenchBackend, type BenchRecord, type CaseFilter, type Suite, type SuiteContext, alternatedRatio, measureKernel, measuredExtra, selected } from '../record.js';
 import { randomArray } from '../../src/util/random.js';
@@ -116,13 +117,18 @@ export function passCall(be: Backend, s: ConvShape, pass: Pass, algo: ConvAlgo, 
  * The 2-thread speed-up measured in one time window: calls on 1 thread and on 2 threads alternate (each with its
  * fastest algorithm from the rows just measured), and the figure is the median of the per-pair ratios. The rows
  * themselves are minutes apart in a full run, and this VM's host takes a core away at times, so their ratio mixes
- * in whatever the host did in between.
+ * in whatever the host did in between. Right before each 2-thread call its workers are woken (an empty parallel
+ * call): during the 1-thread call they stop polling (SPIN_MS) and sleep, and a sleeping worker starts 120-250 us
+ * late, which a training step, whose kernels follow each other within microseconds, does not pay (measured: the
+ * 2x2 map2x2 forward read 1.54x without the wake and 1.62x with it, the 8x8 F(4x4) one 1.73x and 1.80x).
  */
 async function alternatedSpeedup(one: BenchBackend, two: BenchBackend, layer: ConvLayerShape, pass: Pass, algo1: ConvAlgo, algo2: ConvAlgo,
   pairs: number): Promise<{ ratio: number; ratios: number[] }> {
   const s = layer.shape, d = layerData(s);
   const a = passCall(one.backend, s, pass, algo1, d), b = passCall(two.backend, s, pass, algo2, d);
-  try { return await alternatedRatio(a.run, b.run, pairs); } finally { a.dispose(); b.dispose(); }
+  const pool = (two.backend as Partial<WasmBackend>).pool;
+  const wake = pool ? () => pool.parallel('runtime_atomic_add', Array.from({ length: pool.threads }, () => [0, 0, 0])) : undefined;
+  try { return await alternatedRatio(a.run, b.run, pairs, wake); } finally { a.dispose(); b.dispose(); }
 }
 
 export const convSuite: Suite = {
