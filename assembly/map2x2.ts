@@ -9,11 +9,12 @@
 // The data gradient runs the transposed algorithm (dM = A dY A^T, dD = dM U^T, dx = B dD B^T), the filter
 // gradient dU = D^T dM, dw = G^T dU G.
 //
-// Each pass is one call per thread over its own block of the GEMMs' output columns (forward: output
-// channels; both gradients: input channels), a few columns at a time: transform what those columns need,
-// multiply, transform back. The threads never wait for each other, and a column block's transformed filter
-// (or filter gradient) stays in cache from its transform to its GEMMs. The small transforms every column
-// needs (D in the forward, dM in the gradients: n x 9 x channels) each thread computes for itself.
+// Each pass is one call per thread: the threads claim blocks of the GEMMs' output columns (forward: output
+// channels; both gradients: input channels) off an atomic counter and per block transform what those columns
+// need, multiply, transform back. They never wait for each other, a thread the host slows down takes fewer
+// blocks, and a block's transformed filter (or filter gradient) stays in cache from its transform to its GEMMs
+// (the forward also walks the GEMMs' depth in steps). The small transforms every column needs (D in the
+// forward, dM in the gradients: n x 9 x channels) each thread computes for itself.
 // Vectorised over channels (f32x4), tails through partial lanes.
 import { gemm_f32 } from './gemm';
 import { ldv as ld, stv as st } from './lanes';
@@ -126,25 +127,36 @@ function toPositions(a: usize, t: usize, n: i32, c: i32, c0: i32, c1: i32, ld: i
   }
 }
 
+/** Claims the next `cb` columns off the i32 at `counter` (zeroed by the caller): their first column, or a
+ *  value >= cols when none are left. Which thread computes a block never changes its result. */
+// @ts-ignore: decorator
+@inline function claim(counter: usize, cb: i32): i32 { return atomic.add<i32>(counter, cb); }
+
 /**
- * Forward, output channels [n0, n1) in blocks of cb: y = A^T [(B^T x B) U] A (+ bias if flags bit 0)
- * (ReLU if bit 1). d: this thread's D ([9][n][cin], dPos floats apart); u: one block's U ([9][cin][cb],
- * uPos apart); mm: one block's M ([9][n][cb], mPos apart); ws, mcb, kcb, ncb, mrS: gemm_f32's.
+ * Forward: y = A^T [(B^T x B) U] A (+ bias if flags bit 0) (ReLU if bit 1). The threads claim blocks of cb
+ * output channels off `counter`; per block the GEMMs' depth (input channels) goes in steps of kb: each
+ * step's rows of U are transformed into u ([9][kb][cb], uPos floats apart) and multiplied into M at once, so U
+ * never leaves the cache and the filter is read in runs of cb floats. d: this thread's D ([9][n][cin], dPos
+ * apart); mm: one block's M ([9][n][cb], mPos apart); ws, mcb, kcb, ncb, mrS: gemm_f32's.
  */
-export function map2x2_forward(x: usize, w: usize, bias: usize, y: usize, n: i32, cin: i32, cout: i32, n0: i32, n1: i32, cb: i32,
+export function map2x2_forward(x: usize, w: usize, bias: usize, y: usize, n: i32, cin: i32, cout: i32, cb: i32, counter: usize, kb: i32,
   d: usize, dPos: i32, u: usize, uPos: i32, mm: usize, mPos: i32, flags: i32, ws: usize, mcb: i32, kcb: i32, ncb: i32, mrS: i32): void {
   toPositions(x, d, n, cin, 0, cin, cin, dPos, 0);
   const tap = <usize>cin * <usize>cout * 4, up = <usize>uPos * 4, mp = <usize>mPos * 4, px = <usize>cout * 4;
   const relu = (flags & 2) != 0, zero = f32x4.splat(0);
-  for (let c0 = n0; c0 < n1; c0 += cb) {
-    const nc = min(cb, n1 - c0);
-    for (let ci = 0; ci < cin; ci++) {
-      const src = w + (<usize>ci * <usize>cout + <usize>c0) * 4, dst = u + <usize>ci * <usize>nc * 4;
-      for (let co = 0; co < nc; co += 4) filterVec(src + (<usize>co << 2), tap, dst + (<usize>co << 2), up, min(4, nc - co));
-    }
-    for (let p = 0; p < 9; p++) {
-      gemm_f32(d + <usize>p * <usize>dPos * 4, u + <usize>p * up, mm + <usize>p * mp, n, nc, cin, cin, nc, nc, 0, 0, 1, 0, 0, 0,
-        ws, mcb, kcb, ncb, mrS);
+  for (let c0 = claim(counter, cb); c0 < cout; c0 = claim(counter, cb)) {
+    const nc = min(cb, cout - c0);
+    for (let k0 = 0; k0 < cin; k0 += kb) {
+      const kk = min(kb, cin - k0);
+      for (let ci = k0; ci < k0 + kk; ci++) {
+        const src = w + (<usize>ci * <usize>cout + <usize>c0) * 4, dst = u + <usize>(ci - k0) * <usize>nc * 4;
+        for (let co = 0; co < nc; co += 4) filterVec(src + (<usize>co << 2), tap, dst + (<usize>co << 2), up, min(4, nc - co));
+      }
+      const beta: f32 = k0 == 0 ? 0 : 1;
+      for (let p = 0; p < 9; p++) {
+        gemm_f32(d + (<usize>p * <usize>dPos + <usize>k0) * 4, u + <usize>p * up, mm + <usize>p * mp, n, nc, kk, cin, nc, nc, 0, 0, 1, beta,
+          0, 0, ws, mcb, kcb, ncb, mrS);
+      }
     }
     for (let i = 0; i < n; i++) {
       for (let co = 0; co < nc; co += 4) {
@@ -157,16 +169,16 @@ export function map2x2_forward(x: usize, w: usize, bias: usize, y: usize, n: i32
 }
 
 /**
- * Data gradient, input channels [n0, n1) in blocks of cb: dx = B [(A dY A^T) U^T] B^T (overwrites dx).
- * dm: this thread's dM ([9][n][cout], dmPos floats apart); u: one block's U rows ([9][cb][cout], uPos
- * apart); dd: one block's dD ([9][n][cb], ddPos apart).
+ * Data gradient: dx = B [(A dY A^T) U^T] B^T (overwrites dx). The threads claim blocks of cb input channels off
+ * `counter`. dm: this thread's dM ([9][n][cout], dmPos floats apart); u: one block's U rows ([9][cb][cout],
+ * uPos apart); dd: one block's dD ([9][n][cb], ddPos apart).
  */
-export function map2x2_backward_data(dy: usize, w: usize, dx: usize, n: i32, cin: i32, cout: i32, n0: i32, n1: i32, cb: i32,
+export function map2x2_backward_data(dy: usize, w: usize, dx: usize, n: i32, cin: i32, cout: i32, cb: i32, counter: usize,
   dm: usize, dmPos: i32, u: usize, uPos: i32, dd: usize, ddPos: i32, ws: usize, mcb: i32, kcb: i32, ncb: i32, mrS: i32): void {
   toPositions(dy, dm, n, cout, 0, cout, cout, dmPos, 1);
   const tap = <usize>cin * <usize>cout * 4, up = <usize>uPos * 4, dp = <usize>ddPos * 4, px = <usize>cin * 4;
-  for (let c0 = n0; c0 < n1; c0 += cb) {
-    const nc = min(cb, n1 - c0);
+  for (let c0 = claim(counter, cb); c0 < cin; c0 = claim(counter, cb)) {
+    const nc = min(cb, cin - c0);
     for (let ci = c0; ci < c0 + nc; ci++) {
       const src = w + <usize>ci * <usize>cout * 4, dst = u + <usize>(ci - c0) * <usize>cout * 4;
       for (let co = 0; co < cout; co += 4) filterVec(src + (<usize>co << 2), tap, dst + (<usize>co << 2), up, min(4, cout - co));
@@ -184,16 +196,16 @@ export function map2x2_backward_data(dy: usize, w: usize, dx: usize, n: i32, cin
 }
 
 /**
- * Filter gradient, input channels [n0, n1) in blocks of cb: dw = beta dw + G^T [(B^T x B)^T (A dY A^T)] G.
- * dm: this thread's dM as in map2x2_backward_data; d: one block's D ([9][n][cb], dPos apart); du: one block's
- * dU rows ([9][cb][cout], duPos apart).
+ * Filter gradient: dw = beta dw + G^T [(B^T x B)^T (A dY A^T)] G. The threads claim blocks of cb input channels
+ * (rows of dU) off `counter`. dm: this thread's dM as in map2x2_backward_data; d: one block's D ([9][n][cb],
+ * dPos apart); du: one block's dU rows ([9][cb][cout], duPos apart).
  */
-export function map2x2_backward_filter(x: usize, dy: usize, dw: usize, n: i32, cin: i32, cout: i32, n0: i32, n1: i32, cb: i32,
+export function map2x2_backward_filter(x: usize, dy: usize, dw: usize, n: i32, cin: i32, cout: i32, cb: i32, counter: usize,
   beta: f32, dm: usize, dmPos: i32, d: usize, dPos: i32, du: usize, duPos: i32, ws: usize, mcb: i32, kcb: i32, ncb: i32, mrS: i32): void {
   toPositions(dy, dm, n, cout, 0, cout, cout, dmPos, 1);
   const tap = <usize>cin * <usize>cout * 4, dup = <usize>duPos * 4;
-  for (let c0 = n0; c0 < n1; c0 += cb) {
-    const nc = min(cb, n1 - c0);
+  for (let c0 = claim(counter, cb); c0 < cin; c0 = claim(counter, cb)) {
+    const nc = min(cb, cin - c0);
     toPositions(x, d, n, cin, c0, c0 + nc, nc, dPos, 0);
     for (let p = 0; p < 9; p++) {
       gemm_f32(d + <usize>p * <usize>dPos * 4, dm + <usize>p * <usize>dmPos * 4, du + <usize>p * dup, nc, cout, n, nc, cout, cout, 1, 0,

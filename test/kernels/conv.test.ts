@@ -121,8 +121,9 @@ test('chunked paths (small workspace budgets) give the same results', async () =
   // A few rows of col / a few tiles per chunk: every pass runs through many chunks with overlapping pixels.
   convLimits.colChunkBytes = 7 * 9 * 8 * 4;
   convLimits.winogradChunkBytes = 3 * 64 * 20 * 4;
-  // winograd_map2x2: 8-column blocks, split over the threads however small.
+  // winograd_map2x2: 8-column blocks (4-row depth blocks in the forward), split over the threads however small.
   map2x2Limits.blockBytes = 1;
+  map2x2Limits.forwardBlockBytes = 1;
   map2x2Limits.parallelMinMacs = 0;
   try {
     const shapes = [S(2, 9, 7, 8, 12, 3, 1, 1), S(1, 10, 9, 5, 3, 3, 2, 2), S(2, 6, 11, 3, 5, 3, 1, 0), S(3, 2, 2, 29, 19, 3, 1, 1)];
