@@ -6,7 +6,9 @@
 // The micro-kernel keeps a 6x8 tile of C in 12 f32x4 accumulators: with one B pair and one broadcast A
 // value that is 15 of V8's 16 xmm registers, the shape ../shared/ENVIRONMENT.md measured fastest with FMA.
 // The plain mul+add build needs one more register per product, so it runs the 5x8 kernel (the TS operator
-// picks via the mrS argument; both kernels exist in both builds).
+// picks via the mrS argument; both kernels exist in both builds). A block whose height is not a multiple of
+// the kernel's ends in 4-row tiles (gemm_f32_4x8) where that makes every tile full. At the end of the file: the
+// row-table and k-table GEMMs of the small-map conv, whose rows lie anywhere in memory.
 
 const MR: i32 = 6;
 const NR: i32 = 8;
@@ -48,32 +50,7 @@ export function gemm_pack_a(a: usize, lda: i32, transA: i32, mc: i32, kc: i32, d
       // op(A)(i, p) = a[i*lda + p]: gather one column of mr rows per p; 4x4 transposes for full slivers.
       const r0 = a + <usize>ir * ld;
       if (mr == MR) {
-        const r1 = r0 + ld, r2 = r1 + ld, r3 = r2 + ld, r4 = r3 + ld, r5 = r4 + ld;
-        let p = 0;
-        for (; p + 4 <= kc; p += 4) {
-          const o = <usize>p << 2;
-          const x0 = v128.load(r0 + o), x1 = v128.load(r1 + o), x2 = v128.load(r2 + o), x3 = v128.load(r3 + o);
-          const x4 = v128.load(r4 + o), x5 = v128.load(r5 + o);
-          // Interleave rows pairwise: t01 = [r0p0 r1p0 r0p1 r1p1], etc.
-          const t01l = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5), t01h = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7);
-          const t23l = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5), t23h = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
-          const t45l = v128.shuffle<f32>(x4, x5, 0, 4, 1, 5), t45h = v128.shuffle<f32>(x4, x5, 2, 6, 3, 7);
-          // p: [r0 r1 r2 r3] [r4 r5 | next p r0 r1] ... 24 floats per 4 p = 6 vectors.
-          v128.store(dst, v128.shuffle<f32>(t01l, t23l, 0, 1, 4, 5));
-          v128.store(dst, v128.shuffle<f32>(t45l, t01l, 0, 1, 6, 7), 16);
-          v128.store(dst, v128.shuffle<f32>(t23l, t45l, 2, 3, 6, 7), 32);
-          v128.store(dst, v128.shuffle<f32>(t01h, t23h, 0, 1, 4, 5), 48);
-          v128.store(dst, v128.shuffle<f32>(t45h, t01h, 0, 1, 6, 7), 64);
-          v128.store(dst, v128.shuffle<f32>(t23h, t45h, 2, 3, 6, 7), 80);
-          dst += 96;
-        }
-        for (; p < kc; p++) {
-          const o = <usize>p << 2;
-          store<f32>(dst, load<f32>(r0 + o)); store<f32>(dst, load<f32>(r1 + o), 4);
-          store<f32>(dst, load<f32>(r2 + o), 8); store<f32>(dst, load<f32>(r3 + o), 12);
-          store<f32>(dst, load<f32>(r4 + o), 16); store<f32>(dst, load<f32>(r5 + o), 20);
-          dst += 24;
-        }
+        dst = pack_rows6(r0, r0 + ld, r0 + 2 * ld, r0 + 3 * ld, r0 + 4 * ld, r0 + 5 * ld, kc, dst);
       } else {
         for (let p = 0; p < kc; p++) {
           const o = <usize>p << 2;
@@ -87,11 +64,78 @@ export function gemm_pack_a(a: usize, lda: i32, transA: i32, mc: i32, kc: i32, d
   }
 }
 
-/** gemm_pack_a for other sliver heights (5 for gemm_f32_5x8): element by element. */
+/** Packs kc columns of the 6 rows at r0..r5 as one sliver at dst (dst[p][i] = row i, column p) and returns
+ *  the end of the sliver: 4x4 transposes, 6 vectors per 4 columns. */
+// @ts-ignore: decorator
+@inline function pack_rows6(r0: usize, r1: usize, r2: usize, r3: usize, r4: usize, r5: usize, kc: i32, dst: usize): usize {
+  let p = 0;
+  for (; p + 4 <= kc; p += 4) {
+    const o = <usize>p << 2;
+    const x0 = v128.load(r0 + o), x1 = v128.load(r1 + o), x2 = v128.load(r2 + o), x3 = v128.load(r3 + o);
+    const x4 = v128.load(r4 + o), x5 = v128.load(r5 + o);
+    // Interleave rows pairwise: t01 = [r0p0 r1p0 r0p1 r1p1], etc.
+    const t01l = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5), t01h = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7);
+    const t23l = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5), t23h = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
+    const t45l = v128.shuffle<f32>(x4, x5, 0, 4, 1, 5), t45h = v128.shuffle<f32>(x4, x5, 2, 6, 3, 7);
+    // p: [r0 r1 r2 r3] [r4 r5 | next p r0 r1] ... 24 floats per 4 p = 6 vectors.
+    v128.store(dst, v128.shuffle<f32>(t01l, t23l, 0, 1, 4, 5));
+    v128.store(dst, v128.shuffle<f32>(t45l, t01l, 0, 1, 6, 7), 16);
+    v128.store(dst, v128.shuffle<f32>(t23l, t45l, 2, 3, 6, 7), 32);
+    v128.store(dst, v128.shuffle<f32>(t01h, t23h, 0, 1, 4, 5), 48);
+    v128.store(dst, v128.shuffle<f32>(t45h, t01h, 0, 1, 6, 7), 64);
+    v128.store(dst, v128.shuffle<f32>(t23h, t45h, 2, 3, 6, 7), 80);
+    dst += 96;
+  }
+  for (; p < kc; p++) {
+    const o = <usize>p << 2;
+    store<f32>(dst, load<f32>(r0 + o)); store<f32>(dst, load<f32>(r1 + o), 4);
+    store<f32>(dst, load<f32>(r2 + o), 8); store<f32>(dst, load<f32>(r3 + o), 12);
+    store<f32>(dst, load<f32>(r4 + o), 16); store<f32>(dst, load<f32>(r5 + o), 20);
+    dst += 24;
+  }
+  return dst;
+}
+
+/** Packs kc columns of the 4 rows at r0..r3 as one 4-row sliver at dst and returns its end: 4x4 transposes. */
+// @ts-ignore: decorator
+@inline function pack_rows4(r0: usize, r1: usize, r2: usize, r3: usize, kc: i32, dst: usize): usize {
+  let p = 0;
+  for (; p + 4 <= kc; p += 4) {
+    const o = <usize>p << 2;
+    const x0 = v128.load(r0 + o), x1 = v128.load(r1 + o), x2 = v128.load(r2 + o), x3 = v128.load(r3 + o);
+    const t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7);
+    const t2 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5), t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
+    v128.store(dst, v128.shuffle<f32>(t0, t2, 0, 1, 4, 5));
+    v128.store(dst, v128.shuffle<f32>(t0, t2, 2, 3, 6, 7), 16);
+    v128.store(dst, v128.shuffle<f32>(t1, t3, 0, 1, 4, 5), 32);
+    v128.store(dst, v128.shuffle<f32>(t1, t3, 2, 3, 6, 7), 48);
+    dst += 64;
+  }
+  for (; p < kc; p++) {
+    const o = <usize>p << 2;
+    store<f32>(dst, load<f32>(r0 + o)); store<f32>(dst, load<f32>(r1 + o), 4);
+    store<f32>(dst, load<f32>(r2 + o), 8); store<f32>(dst, load<f32>(r3 + o), 12);
+    dst += 16;
+  }
+  return dst;
+}
+
+/** gemm_pack_a for other sliver heights (5 for gemm_f32_5x8, 4 for the 4-row tail tiles): element by element
+ *  but for full 4- and 5-row slivers. */
 function pack_a_any(a: usize, lda: i32, transA: i32, mc: i32, kc: i32, dst: usize, mrS: i32): void {
   const ld = <usize>lda << 2, rowBytes = <usize>mrS << 2;
   for (let ir = 0; ir < mc; ir += mrS) {
     const mr = imin(mrS, mc - ir);
+    if (mrS == 4 && mr == 4) {
+      if (transA) {
+        let src = a + (<usize>ir << 2);
+        for (let p = 0; p < kc; p++) { v128.store(dst, v128.load(src)); src += ld; dst += 16; }
+      } else {
+        const r0 = a + <usize>ir * ld;
+        dst = pack_rows4(r0, r0 + ld, r0 + 2 * ld, r0 + 3 * ld, kc, dst);
+      }
+      continue;
+    }
     // Element (i, p) of op(A) sits at a + i*si + p*sp.
     const si: usize = transA ? 4 : ld, sp: usize = transA ? ld : 4;
     const base = a + <usize>ir * si;
@@ -282,6 +326,38 @@ export function gemm_f32_5x8(ap: usize, bp: usize, kc: i32, c: usize, ldc: i32, 
   edge_epilogue(c, ldc, mr, nr, alpha, beta, bias, relu, tmp);
 }
 
+/** The 4x8 micro-kernel: gemm_f32_6x8 for 4 rows, 8 accumulators (still enough to fill the FMA pipes: 2 per
+ *  cycle, 4 cycles latency). gemm_f32 runs it on the last rows of a block whose height is not a multiple of the
+ *  main kernel's, so no zero rows are multiplied: m = 32 is 4 six-row and 2 four-row tiles, not 6 six-row ones. */
+export function gemm_f32_4x8(ap: usize, bp: usize, kc: i32, c: usize, ldc: i32, mr: i32, nr: i32,
+  alpha: f32, beta: f32, bias: usize, relu: i32, tmp: usize): void {
+  const z = f32x4.splat(0);
+  let c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
+  for (let p = 0; p < kc; p++) {
+    const b0 = v128.load(bp), b1 = v128.load(bp, 16);
+    let a = v128.load32_splat(ap);
+    c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
+    a = v128.load32_splat(ap, 4);
+    c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
+    a = v128.load32_splat(ap, 8);
+    c20 = madd(a, b0, c20); c21 = madd(a, b1, c21);
+    a = v128.load32_splat(ap, 12);
+    c30 = madd(a, b0, c30); c31 = madd(a, b1, c31);
+    ap += 16; bp += 32;
+  }
+  const ldcb = <usize>ldc << 2;
+  if (mr == 4 && nr == NR) {
+    epilogue_row(c, c00, c01, alpha, beta, bias, relu); c += ldcb;
+    epilogue_row(c, c10, c11, alpha, beta, bias, relu); c += ldcb;
+    epilogue_row(c, c20, c21, alpha, beta, bias, relu); c += ldcb;
+    epilogue_row(c, c30, c31, alpha, beta, bias, relu);
+    return;
+  }
+  v128.store(tmp, c00); v128.store(tmp, c01, 16); v128.store(tmp, c10, 32); v128.store(tmp, c11, 48);
+  v128.store(tmp, c20, 64); v128.store(tmp, c21, 80); v128.store(tmp, c30, 96); v128.store(tmp, c31, 112);
+  edge_epilogue(c, ldc, mr, nr, alpha, beta, bias, relu, tmp);
+}
+
 /** Epilogue of an edge tile whose accumulators were stored row-major (8 per row) at tmp. */
 function edge_epilogue(c: usize, ldc: i32, mr: i32, nr: i32, alpha: f32, beta: f32, bias: usize, relu: i32, tmp: usize): void {
   const ldcb = <usize>ldc << 2;
@@ -366,9 +442,28 @@ export function gemm_f32(a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, l
       for (let ic = 0; ic < m; ic += mcb) {
         const mc = imin(mcb, m - ic);
         const asrc = transA ? a + ((<usize>pc * <usize>lda + <usize>ic) << 2) : a + ((<usize>ic * <usize>lda + <usize>pc) << 2);
-        gemm_pack_a(asrc, lda, transA, mc, kc, ap, mrS);
+        // The last m4 rows in 4-row tiles when that leaves the others whole mrS-row tiles (see gemm_f32_4x8).
+        const m4 = tail_rows4(mc, mrS), mMain = mc - m4;
+        gemm_pack_a(asrc, lda, transA, mMain, kc, ap, mrS);
         const cblock = c + <usize>ic * ldcb + (<usize>jc << 2);
-        gemm_macro(ap, bpk, kc, mc, nc, cblock, ldcb, ldc, mrS, alpha, betaEff, biasEff, reluEff, tmp);
+        if (m4 == 0) {
+          gemm_macro(ap, bpk, kc, mc, nc, cblock, ldcb, ldc, mrS, alpha, betaEff, biasEff, reluEff, tmp);
+          continue;
+        }
+        const ap4 = ap + <usize>(mMain * kc) * 4;
+        gemm_pack_a(transA ? asrc + (<usize>mMain << 2) : asrc + <usize>mMain * (<usize>lda << 2), lda, transA, m4, kc, ap4, 4);
+        for (let jr = 0; jr < nc; jr += NR) {
+          // gemm_macro's loop per 8-column sliver, then the 4-row tiles with the sliver still in L1.
+          const nr = imin(NR, nc - jr), bs = bpk + <usize>(jr * kc) * 4;
+          const biasT: usize = biasEff ? biasEff + (<usize>jr << 2) : 0, ct = cblock + (<usize>jr << 2);
+          for (let ir = 0; ir < mMain; ir += mrS) {
+            if (mrS == 5) gemm_f32_5x8(ap + <usize>(ir * kc) * 4, bs, kc, ct + <usize>ir * ldcb, ldc, 5, nr, alpha, betaEff, biasT, reluEff, tmp);
+            else gemm_f32_6x8(ap + <usize>(ir * kc) * 4, bs, kc, ct + <usize>ir * ldcb, ldc, MR, nr, alpha, betaEff, biasT, reluEff, tmp);
+          }
+          for (let ir = 0; ir < m4; ir += 4) {
+            gemm_f32_4x8(ap4 + <usize>(ir * kc) * 4, bs, kc, ct + <usize>(mMain + ir) * ldcb, ldc, 4, nr, alpha, betaEff, biasT, reluEff, tmp);
+          }
+        }
       }
     }
   }
@@ -475,5 +570,397 @@ export function gemm_f32_claim(a: usize, b: usize, c: usize, m: i32, n: i32, k: 
       }
     }
     if (jc + ncb < n) team_barrier(sync, ++barriers * nth);
+  }
+}
+
+// ---- Row-table GEMMs (the tap-skipping small-map conv, src/backends/wasm/ops/conv_smallmap.ts) ----
+// C rows r = A rows r times B, where the rows of A and C are anywhere in memory: a table of u32 byte addresses
+// per side. One conv tap's GEMM then covers every output pixel the tap reaches, whatever their layout, so
+// each tap's weights W_t are read once per pass. B (W_t, row-major [k][ldb]) is read in place by the
+// micro-kernel (packB 0) or packed per kc x nc panel as gemm_f32 does (packB 1; always for transB): W_t serves
+// only 32-128 rows here; packing all nine of VGG's 512x512 taps (9.4 MB) took 0.9 ms of a 7.4 ms forward, and
+// the forward alternated with TF.js calls measured 2.82-2.93x TF.js's speed reading W_t in place, 2.62x packing.
+
+/** Packs A rows rows[0..mc) (u32 byte addresses, koff added) for columns [0, kc) into mrS-row slivers, rows
+ *  past mc zero-filled: gemm_pack_a's layout. */
+function pack_a_rows(rows: usize, koff: usize, mc: i32, kc: i32, dst: usize, mrS: i32): void {
+  const rowBytes = <usize>mrS << 2;
+  for (let ir = 0; ir < mc; ir += mrS) {
+    const mr = imin(mrS, mc - ir), t = rows + (<usize>ir << 2);
+    if (mrS == MR && mr == MR) {
+      dst = pack_rows6(<usize>load<u32>(t) + koff, <usize>load<u32>(t, 4) + koff, <usize>load<u32>(t, 8) + koff,
+        <usize>load<u32>(t, 12) + koff, <usize>load<u32>(t, 16) + koff, <usize>load<u32>(t, 20) + koff, kc, dst);
+      continue;
+    }
+    if (mrS == 4 && mr == 4) {
+      dst = pack_rows4(<usize>load<u32>(t) + koff, <usize>load<u32>(t, 4) + koff, <usize>load<u32>(t, 8) + koff,
+        <usize>load<u32>(t, 12) + koff, kc, dst);
+      continue;
+    }
+    for (let i = 0; i < mrS; i++) {
+      const d = dst + (<usize>i << 2);
+      if (i < mr) {
+        const src = <usize>load<u32>(t + (<usize>i << 2)) + koff;
+        for (let p = 0; p < kc; p++) store<f32>(d + <usize>p * rowBytes, load<f32>(src + (<usize>p << 2)));
+      } else {
+        for (let p = 0; p < kc; p++) store<f32>(d + <usize>p * rowBytes, 0);
+      }
+    }
+    dst += <usize>kc * rowBytes;
+  }
+}
+
+/** Address of C row i of a row-table kernel's tile: crows[i] + coff, or coff + i * ldcB when crows is 0 (a plain
+ *  matrix whose tile starts at coff). */
+// @ts-ignore: decorator
+@inline function crow(crows: usize, coff: usize, ldcB: usize, i: i32): usize {
+  return crows ? <usize>load<u32>(crows + (<usize>i << 2)) + coff : coff + <usize>i * ldcB;
+}
+
+/** Edge-tile epilogue of the row-table kernels: accumulators stored row-major (8 per row) at tmp. */
+function edge_epilogue_rows(crows: usize, coff: usize, ldcB: usize, mr: i32, nr: i32, beta: f32, bias: usize, relu: i32, tmp: usize): void {
+  for (let i = 0; i < mr; i++) {
+    const row = crow(crows, coff, ldcB, i), t = tmp + (<usize>i << 5);
+    for (let j = 0; j < nr; j++) {
+      const o = <usize>j << 2;
+      let v = load<f32>(t + o);
+      if (beta != 0) v += beta * load<f32>(row + o);
+      if (bias) v += load<f32>(bias + o);
+      if (relu && v < 0) v = 0;
+      store<f32>(row + o, v);
+    }
+  }
+}
+
+/** gemm_f32_6x8 with B rows ldbB bytes apart (32: a packed sliver; ldb*4: B in place) and the C rows at
+ *  crows[0..mr) + coff. */
+function gemm_f32_6x8_rows(ap: usize, bp: usize, ldbB: usize, kc: i32, crows: usize, coff: usize, ldcB: usize, mr: i32, nr: i32,
+  beta: f32, bias: usize, relu: i32, tmp: usize): void {
+  const z = f32x4.splat(0);
+  let c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z;
+  for (let p = 0; p < kc; p++) {
+    const b0 = v128.load(bp), b1 = v128.load(bp, 16);
+    let a = v128.load32_splat(ap);
+    c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
+    a = v128.load32_splat(ap, 4);
+    c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
+    a = v128.load32_splat(ap, 8);
+    c20 = madd(a, b0, c20); c21 = madd(a, b1, c21);
+    a = v128.load32_splat(ap, 12);
+    c30 = madd(a, b0, c30); c31 = madd(a, b1, c31);
+    a = v128.load32_splat(ap, 16);
+    c40 = madd(a, b0, c40); c41 = madd(a, b1, c41);
+    a = v128.load32_splat(ap, 20);
+    c50 = madd(a, b0, c50); c51 = madd(a, b1, c51);
+    ap += 24; bp += ldbB;
+  }
+  if (mr == MR && nr == NR) {
+    epilogue_row(crow(crows, coff, ldcB, 0), c00, c01, 1, beta, bias, relu);
+    epilogue_row(crow(crows, coff, ldcB, 1), c10, c11, 1, beta, bias, relu);
+    epilogue_row(crow(crows, coff, ldcB, 2), c20, c21, 1, beta, bias, relu);
+    epilogue_row(crow(crows, coff, ldcB, 3), c30, c31, 1, beta, bias, relu);
+    epilogue_row(crow(crows, coff, ldcB, 4), c40, c41, 1, beta, bias, relu);
+    epilogue_row(crow(crows, coff, ldcB, 5), c50, c51, 1, beta, bias, relu);
+    return;
+  }
+  v128.store(tmp, c00); v128.store(tmp, c01, 16); v128.store(tmp, c10, 32); v128.store(tmp, c11, 48);
+  v128.store(tmp, c20, 64); v128.store(tmp, c21, 80); v128.store(tmp, c30, 96); v128.store(tmp, c31, 112);
+  v128.store(tmp, c40, 128); v128.store(tmp, c41, 144); v128.store(tmp, c50, 160); v128.store(tmp, c51, 176);
+  edge_epilogue_rows(crows, coff, ldcB, mr, nr, beta, bias, relu, tmp);
+}
+
+/** gemm_f32_5x8 (the plain-SIMD build's kernel) in the row-table form of gemm_f32_6x8_rows. */
+function gemm_f32_5x8_rows(ap: usize, bp: usize, ldbB: usize, kc: i32, crows: usize, coff: usize, ldcB: usize, mr: i32, nr: i32,
+  beta: f32, bias: usize, relu: i32, tmp: usize): void {
+  const z = f32x4.splat(0);
+  let c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z, c40 = z, c41 = z;
+  for (let p = 0; p < kc; p++) {
+    const b0 = v128.load(bp), b1 = v128.load(bp, 16);
+    let a = v128.load32_splat(ap);
+    c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
+    a = v128.load32_splat(ap, 4);
+    c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
+    a = v128.load32_splat(ap, 8);
+    c20 = madd(a, b0, c20); c21 = madd(a, b1, c21);
+    a = v128.load32_splat(ap, 12);
+    c30 = madd(a, b0, c30); c31 = madd(a, b1, c31);
+    a = v128.load32_splat(ap, 16);
+    c40 = madd(a, b0, c40); c41 = madd(a, b1, c41);
+    ap += 20; bp += ldbB;
+  }
+  if (mr == 5 && nr == NR) {
+    epilogue_row(crow(crows, coff, ldcB, 0), c00, c01, 1, beta, bias, relu);
+    epilogue_row(crow(crows, coff, ldcB, 1), c10, c11, 1, beta, bias, relu);
+    epilogue_row(crow(crows, coff, ldcB, 2), c20, c21, 1, beta, bias, relu);
+    epilogue_row(crow(crows, coff, ldcB, 3), c30, c31, 1, beta, bias, relu);
+    epilogue_row(crow(crows, coff, ldcB, 4), c40, c41, 1, beta, bias, relu);
+    return;
+  }
+  v128.store(tmp, c00); v128.store(tmp, c01, 16); v128.store(tmp, c10, 32); v128.store(tmp, c11, 48);
+  v128.store(tmp, c20, 64); v128.store(tmp, c21, 80); v128.store(tmp, c30, 96); v128.store(tmp, c31, 112);
+  v128.store(tmp, c40, 128); v128.store(tmp, c41, 144);
+  edge_epilogue_rows(crows, coff, ldcB, mr, nr, beta, bias, relu, tmp);
+}
+
+/** The 4-row kernel of the row-table GEMMs: with 6 (or 5) row tiles it covers any even m exactly (32 = 4*6 + 2*4),
+ *  where a partial 6-row tile multiplies zero rows. 8 accumulators still fill the FMA pipes (2 per cycle,
+ *  4 cycles latency). */
+function gemm_f32_4x8_rows(ap: usize, bp: usize, ldbB: usize, kc: i32, crows: usize, coff: usize, ldcB: usize, mr: i32, nr: i32,
+  beta: f32, bias: usize, relu: i32, tmp: usize): void {
+  const z = f32x4.splat(0);
+  let c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
+  for (let p = 0; p < kc; p++) {
+    const b0 = v128.load(bp), b1 = v128.load(bp, 16);
+    let a = v128.load32_splat(ap);
+    c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
+    a = v128.load32_splat(ap, 4);
+    c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
+    a = v128.load32_splat(ap, 8);
+    c20 = madd(a, b0, c20); c21 = madd(a, b1, c21);
+    a = v128.load32_splat(ap, 12);
+    c30 = madd(a, b0, c30); c31 = madd(a, b1, c31);
+    ap += 16; bp += ldbB;
+  }
+  if (mr == 4 && nr == NR) {
+    epilogue_row(crow(crows, coff, ldcB, 0), c00, c01, 1, beta, bias, relu);
+    epilogue_row(crow(crows, coff, ldcB, 1), c10, c11, 1, beta, bias, relu);
+    epilogue_row(crow(crows, coff, ldcB, 2), c20, c21, 1, beta, bias, relu);
+    epilogue_row(crow(crows, coff, ldcB, 3), c30, c31, 1, beta, bias, relu);
+    return;
+  }
+  v128.store(tmp, c00); v128.store(tmp, c01, 16); v128.store(tmp, c10, 32); v128.store(tmp, c11, 48);
+  v128.store(tmp, c20, 64); v128.store(tmp, c21, 80); v128.store(tmp, c30, 96); v128.store(tmp, c31, 112);
+  edge_epilogue_rows(crows, coff, ldcB, mr, nr, beta, bias, relu, tmp);
+}
+
+/** Rows at the end of an mc-row block that 4-row tiles take so that the mrS-row tiles before them are all full
+ *  (0 when no such split exists: odd mc with mrS 6). */
+// @ts-ignore: decorator
+@inline function tail_rows4(mc: i32, mrS: i32): i32 {
+  for (let t = 0; t < mrS; t++) {
+    const r = mc - 4 * t;
+    if (r < 0) return 0;
+    if (r % mrS == 0) return 4 * t;
+  }
+  return 0;
+}
+
+/**
+ * One row-table GEMM on the calling thread: for r < m and j < n,
+ * C(r, j) = sum_p A(r, p) op(B)(p, j) + beta C(r, j) (+ bias[j]) (ReLU), with A(r, p) at arows[r] + 4p,
+ * C(r, j) at crows[r] + coff + 4j (arows, crows: u32 byte addresses), op(B) = B [k][ldb] or B^T (B [n][ldb]).
+ * packB 0 reads B in place (transB must be 0; a last sliver under 8 columns is packed); 1 packs kc x nc panels.
+ * ws: gemm_f32's workspace layout for mcb, kcb, ncb.
+ */
+export function gemm_f32_rows(arows: usize, b: usize, crows: usize, coff: usize, m: i32, n: i32, k: i32, ldb: i32,
+  transB: i32, packB: i32, beta: f32, bias: usize, relu: i32, ws: usize, mcb: i32, kcb: i32, ncb: i32, mrS: i32): void {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    // C = beta C (+ bias) (ReLU): every row through the edge epilogue with zero accumulators.
+    const tmp = wsTmp(wsB(ws, mcb, kcb), kcb, ncb);
+    v128.store(tmp, f32x4.splat(0)); v128.store(tmp, f32x4.splat(0), 16);
+    for (let r = 0; r < m; r++) {
+      for (let jr = 0; jr < n; jr += NR) {
+        edge_epilogue_rows(crows + (<usize>r << 2), coff + (<usize>jr << 2), 0, 1, imin(NR, n - jr), beta,
+          bias ? bias + (<usize>jr << 2) : 0, relu, tmp);
+      }
+    }
+    return;
+  }
+  const ap = ws, bpk = wsB(ws, mcb, kcb), tmp = wsTmp(bpk, kcb, ncb);
+  const ldbB = <usize>ldb << 2;
+  for (let jc = 0; jc < n; jc += ncb) {
+    const nc = imin(ncb, n - jc);
+    for (let pc = 0; pc < k; pc += kcb) {
+      const kc = imin(kcb, k - pc);
+      const betaEff: f32 = pc == 0 ? beta : 1, last = pc + kc >= k;
+      const reluEff = last ? relu : 0;
+      const bsrc = transB ? b + <usize>jc * ldbB + (<usize>pc << 2) : b + <usize>pc * ldbB + (<usize>jc << 2);
+      if (packB) gemm_pack_b(bsrc, ldb, transB, kc, nc, bpk);
+      for (let ic = 0; ic < m; ic += mcb) {
+        const mc = imin(mcb, m - ic);
+        const m4 = tail_rows4(mc, mrS), mMain = mc - m4;
+        pack_a_rows(arows + (<usize>ic << 2), <usize>pc << 2, mMain, kc, ap, mrS);
+        pack_a_rows(arows + (<usize>(ic + mMain) << 2), <usize>pc << 2, m4, kc, ap + <usize>(mMain * kc) * 4, 4);
+        for (let jr = 0; jr < nc; jr += NR) {
+          const nr = imin(NR, nc - jr);
+          let bs = bpk + <usize>(jr * kc) * 4, step: usize = 32;
+          if (!packB) {
+            if (nr == NR) { bs = bsrc + (<usize>jr << 2); step = ldbB; } else { bs = bpk; gemm_pack_b(bsrc + (<usize>jr << 2), ldb, 0, kc, nr, bpk); }
+          }
+          const biasT: usize = last && bias ? bias + (<usize>(jc + jr) << 2) : 0;
+          const co = coff + (<usize>(jc + jr) << 2);
+          for (let ir = 0; ir < mMain; ir += mrS) {
+            const at = ap + <usize>(ir * kc) * 4, rt = crows + (<usize>(ic + ir) << 2);
+            if (mrS == 5) gemm_f32_5x8_rows(at, bs, step, kc, rt, co, 0, imin(5, mMain - ir), nr, betaEff, biasT, reluEff, tmp);
+            else gemm_f32_6x8_rows(at, bs, step, kc, rt, co, 0, imin(MR, mMain - ir), nr, betaEff, biasT, reluEff, tmp);
+          }
+          for (let ir = mMain; ir < mc; ir += 4) {
+            gemm_f32_4x8_rows(ap + <usize>(ir * kc) * 4, bs, step, kc, crows + (<usize>(ic + ir) << 2), co, 0, 4, nr, betaEff, biasT, reluEff, tmp);
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * A list of row-table GEMMs on the calling thread over its columns [n0, n0 + n) of every C: `count` job records
+ * of 8 words at jobs (u32 b, arows, crows, m, k, f32 beta, u32 bias, relu), run in order. The threads of one call
+ * take disjoint column ranges, and every job keeps C's columns where they are, so a pass is one dispatch with no
+ * barrier between its GEMMs. b of a job is W_t's first element (column 0): column n0 is b + 4 n0 (B [k][ldb]) or
+ * b + 4 n0 ldb (transB); bias likewise at bias + 4 n0.
+ */
+export function gemm_f32_rows_jobs(jobs: usize, count: i32, n0: i32, n: i32, ldb: i32, transB: i32, packB: i32,
+  ws: usize, mcb: i32, kcb: i32, ncb: i32, mrS: i32): void {
+  const coff = <usize>n0 << 2;
+  const boff = transB ? <usize>n0 * (<usize>ldb << 2) : coff;
+  for (let i = 0; i < count; i++) {
+    const j = jobs + (<usize>i << 5);
+    const bias = <usize>load<u32>(j, 24);
+    gemm_f32_rows(<usize>load<u32>(j, 4), <usize>load<u32>(j) + boff, <usize>load<u32>(j, 8), coff, load<i32>(j, 12), n,
+      load<i32>(j, 16), ldb, transB, packB, load<f32>(j, 20), bias ? bias + coff : 0, load<i32>(j, 28), ws, mcb, kcb, ncb, mrS);
+  }
+}
+
+/**
+ * gemm_f32 (same arguments and result, bit for bit) with B read in place instead of packed, for products whose
+ * B serves few rows of A (m of a few tens): packing a kc x nc panel costs about as much as multiplying it by 32
+ * rows. Rows in 6-row (5 in the plain build) tiles with 4-row tails. Measured, 1 thread, warm: 32x512x512 46.1
+ * against 39.0 GFLOP/s, 32x128x512 48.0 against 43.0, 128x512x512 even. B rows a multiple of 4 KiB apart all
+ * fall in one L1 set, so every micro-tile refetches its sliver (32x1024x1024: 33 against 40): those, transB and
+ * alpha != 1 go to gemm_f32.
+ */
+export function gemm_f32_bdirect(a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, lda: i32, ldb: i32, ldc: i32,
+  transA: i32, transB: i32, alpha: f32, beta: f32, bias: usize, relu: i32, ws: usize, mcb: i32, kcb: i32, ncb: i32,
+  mrS: i32): void {
+  if (transB || alpha != 1 || k <= 0 || (ldb & 1023) == 0) {
+    gemm_f32(a, b, c, m, n, k, lda, ldb, ldc, transA, transB, alpha, beta, bias, relu, ws, mcb, kcb, ncb, mrS);
+    return;
+  }
+  if (m <= 0 || n <= 0) return;
+  const ap = ws, bpk = wsB(ws, mcb, kcb), tmp = wsTmp(bpk, kcb, ncb);
+  const ldbB = <usize>ldb << 2, ldcB = <usize>ldc << 2;
+  for (let jc = 0; jc < n; jc += ncb) {
+    const nc = imin(ncb, n - jc);
+    for (let pc = 0; pc < k; pc += kcb) {
+      const kc = imin(kcb, k - pc), last = pc + kc >= k;
+      const betaEff: f32 = pc == 0 ? beta : 1, reluEff = last ? relu : 0;
+      const bsrc = b + <usize>pc * ldbB + (<usize>jc << 2);
+      for (let ic = 0; ic < m; ic += mcb) {
+        const mc = imin(mcb, m - ic), m4 = tail_rows4(mc, mrS), mMain = mc - m4;
+        const asrc = transA ? a + ((<usize>pc * <usize>lda + <usize>ic) << 2) : a + ((<usize>ic * <usize>lda + <usize>pc) << 2);
+        gemm_pack_a(asrc, lda, transA, mMain, kc, ap, mrS);
+        const ap4 = ap + <usize>(mMain * kc) * 4;
+        gemm_pack_a(transA ? asrc + (<usize>mMain << 2) : asrc + <usize>mMain * (<usize>lda << 2), lda, transA, m4, kc, ap4, 4);
+        const cblock = c + <usize>ic * ldcB + (<usize>jc << 2);
+        for (let jr = 0; jr < nc; jr += NR) {
+          const nr = imin(NR, nc - jr);
+          let bs = bsrc + (<usize>jr << 2), step = ldbB;
+          if (nr < NR) { gemm_pack_b(bs, ldb, 0, kc, nr, bpk); bs = bpk; step = 32; }
+          const biasT: usize = last && bias ? bias + (<usize>(jc + jr) << 2) : 0, ct = cblock + (<usize>jr << 2);
+          for (let ir = 0; ir < mMain; ir += mrS) {
+            const at = ap + <usize>(ir * kc) * 4, co = ct + <usize>ir * ldcB;
+            if (mrS == 5) gemm_f32_5x8_rows(at, bs, step, kc, 0, co, ldcB, 5, nr, betaEff, biasT, reluEff, tmp);
+            else gemm_f32_6x8_rows(at, bs, step, kc, 0, co, ldcB, MR, nr, betaEff, biasT, reluEff, tmp);
+          }
+          for (let ir = 0; ir < m4; ir += 4) {
+            gemm_f32_4x8_rows(ap4 + <usize>(ir * kc) * 4, bs, step, kc, 0, ct + <usize>(mMain + ir) * ldcB, ldcB, 4, nr, betaEff, biasT, reluEff, tmp);
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---- k-table GEMMs: the small-map conv's filter gradient dW_t = sum over pixel pairs of x_q^T dy_p ----
+// The contraction runs over rows of two matrices that lie anywhere in memory (u32 byte-address tables, one
+// entry per k index): A(i, p) = f32 at arows[p] + 4i, B(p, j) = f32 at brows[p] + 4j; C is a plain matrix.
+// So each tap's dW_t is one GEMM over every pixel pair of the tap, written once.
+
+/** gemm_pack_a's layout (mrS-row slivers, rows past mc zero) of A(i, p) = arows[p] + ioff + 4i, i < mc, p < kc. */
+function pack_a_ktab(arows: usize, ioff: usize, mc: i32, kc: i32, dst: usize, mrS: i32): void {
+  const rowBytes = <usize>mrS << 2;
+  for (let ir = 0; ir < mc; ir += mrS) {
+    const mr = imin(mrS, mc - ir), off = ioff + (<usize>ir << 2);
+    if (mr == MR && mrS == MR) {
+      for (let p = 0; p < kc; p++) {
+        const src = <usize>load<u32>(arows + (<usize>p << 2)) + off;
+        v128.store(dst, v128.load(src));
+        store<u64>(dst, load<u64>(src, 16), 16);
+        dst += 24;
+      }
+      continue;
+    }
+    for (let p = 0; p < kc; p++) {
+      const src = <usize>load<u32>(arows + (<usize>p << 2)) + off;
+      let i = 0;
+      for (; i < mr; i++) store<f32>(dst + (<usize>i << 2), load<f32>(src + (<usize>i << 2)));
+      for (; i < mrS; i++) store<f32>(dst + (<usize>i << 2), 0);
+      dst += rowBytes;
+    }
+  }
+}
+
+/** gemm_pack_b's layout (8-column slivers, columns past nc zero) of B(p, j) = brows[p] + joff + 4j. */
+function pack_b_ktab(brows: usize, joff: usize, kc: i32, nc: i32, dst: usize): void {
+  for (let jr = 0; jr < nc; jr += NR) {
+    const nr = imin(NR, nc - jr), off = joff + (<usize>jr << 2);
+    if (nr == NR) {
+      for (let p = 0; p < kc; p++) {
+        const src = <usize>load<u32>(brows + (<usize>p << 2)) + off;
+        v128.store(dst, v128.load(src));
+        v128.store(dst, v128.load(src, 16), 16);
+        dst += 32;
+      }
+      continue;
+    }
+    for (let p = 0; p < kc; p++) {
+      const src = <usize>load<u32>(brows + (<usize>p << 2)) + off;
+      let j = 0;
+      for (; j < nr; j++) store<f32>(dst + (<usize>j << 2), load<f32>(src + (<usize>j << 2)));
+      for (; j < NR; j++) store<f32>(dst + (<usize>j << 2), 0);
+      dst += 32;
+    }
+  }
+}
+
+/**
+ * C = beta C + sum_p A(:, p) B(p, :) for C [m][n] at c (row stride ldc elements), A and B through k-tables
+ * (see above; their column 0 at arows[p] + aoff, brows[p] + boff). gemm_f32's loops, packing and workspace.
+ */
+export function gemm_f32_ktab(arows: usize, aoff: usize, brows: usize, boff: usize, c: usize, m: i32, n: i32, k: i32,
+  ldc: i32, beta: f32, ws: usize, mcb: i32, kcb: i32, ncb: i32, mrS: i32): void {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) { gemm_scale_c(c, m, n, ldc, beta, 0, 0); return; }
+  const ap = ws, bpk = wsB(ws, mcb, kcb), tmp = wsTmp(bpk, kcb, ncb);
+  const ldcb = <usize>ldc << 2;
+  for (let jc = 0; jc < n; jc += ncb) {
+    const nc = imin(ncb, n - jc);
+    for (let pc = 0; pc < k; pc += kcb) {
+      const kc = imin(kcb, k - pc), tab = <usize>pc << 2;
+      pack_b_ktab(brows + tab, boff + (<usize>jc << 2), kc, nc, bpk);
+      const betaEff: f32 = pc == 0 ? beta : 1;
+      for (let ic = 0; ic < m; ic += mcb) {
+        const mc = imin(mcb, m - ic);
+        pack_a_ktab(arows + tab, aoff + (<usize>ic << 2), mc, kc, ap, mrS);
+        gemm_macro(ap, bpk, kc, mc, nc, c + <usize>ic * ldcb + (<usize>jc << 2), ldcb, ldc, mrS, 1, betaEff, 0, 0, tmp);
+      }
+    }
+  }
+}
+
+/**
+ * `count` k-table GEMMs on the calling thread over its columns [n0, n0 + n) of every C: job records of 8 words
+ * at jobs (u32 arows, brows, c, k, f32 beta, 3 unused), all with m rows and row stride ldc. One dispatch per
+ * pass, no barrier: the threads' column ranges are disjoint.
+ */
+export function gemm_f32_ktab_jobs(jobs: usize, count: i32, m: i32, n0: i32, n: i32, ldc: i32, ws: usize, mcb: i32,
+  kcb: i32, ncb: i32, mrS: i32): void {
+  const coff = <usize>n0 << 2;
+  for (let i = 0; i < count; i++) {
+    const j = jobs + (<usize>i << 5);
+    gemm_f32_ktab(<usize>load<u32>(j), 0, <usize>load<u32>(j, 4), coff, <usize>load<u32>(j, 8) + coff, m, n,
+      load<i32>(j, 12), ldc, load<f32>(j, 16), ws, mcb, kcb, ncb, mrS);
   }
 }
