@@ -3,12 +3,17 @@
 // output transform on its own tile-major V/M workspace, so the tile data stays in cache and the threads never
 // wait for each other between phases. The transformed filter is packed once per call into the GEMM's B-sliver
 // layout (winograd_fused_pack_u), so small chunks do not repack it. Also the phased passes' transforms with the
-// tiles claimed at run time (winograd_claim_transform).
-import { gemm_f32, gemm_macro, gemm_pack_a, gemm_pack_b } from './gemm';
+// tiles claimed at run time (winograd_claim_transform), and the column-blocked forward for few tiles and a large
+// filter (winograd_colblock_forward: the filter transformed block by block of output channels into the packed
+// layout, never written out whole).
+import { gemm_f32, gemm_f32_5x8, gemm_f32_6x8, gemm_macro, gemm_pack_a, gemm_pack_b } from './gemm';
 import {
-  winograd_f2x2_input_transform, winograd_f2x2_output_adjoint, winograd_f2x2_output_transform,
-  winograd_f4x4_input_transform, winograd_f4x4_output_adjoint, winograd_f4x4_output_transform,
-  winograd_f6x6_input_transform, winograd_f6x6_output_adjoint, winograd_f6x6_output_transform,
+  winograd_f2x2_filter_transform_packed, winograd_f2x2_input_transform, winograd_f2x2_output_adjoint,
+  winograd_f2x2_output_transform, winograd_f2x2_output_transform_cols,
+  winograd_f4x4_filter_transform_packed, winograd_f4x4_input_transform, winograd_f4x4_output_adjoint,
+  winograd_f4x4_output_transform, winograd_f4x4_output_transform_cols,
+  winograd_f6x6_filter_transform_packed, winograd_f6x6_input_transform, winograd_f6x6_output_adjoint,
+  winograd_f6x6_output_transform, winograd_f6x6_output_transform_cols,
 } from './winograd_gen';
 
 // @ts-ignore: decorator
@@ -183,4 +188,144 @@ export function winograd_claim_transform(kind: i32, m: i32, a: usize, b: usize, 
     else if (kind == 1) outputTransform(m, a, b, bias, h, w, c, tilesH, tilesW, r0, r1, chunkStart, posStride, flags, scratch);
     else outputAdjoint(m, a, b, h, w, c, tilesH, tilesW, r0, r1, chunkStart, posStride, scratch);
   }
+}
+
+/** Floats between the positions of one tile in the column-blocked passes' V: cin rounded up to whole vectors, plus
+ *  a cache line, so the T*T positions of a tile do not fall into the same cache sets (at 512 channels, 2 KB apart,
+ *  the 36 stores of a channel group took 2 of L1's 64 sets and the input transform ran at 145 ns per group, 2x
+ *  that of 64 channels). */
+// @ts-ignore: decorator
+@inline function colblockVPos(cin: i32): i32 { return pos4(cin) + 16; }
+
+/** The column-blocked passes' input transform: tiles claimed `step` at a time off the i32 at `counter` (zeroed by
+ *  the caller) until `tiles` are done, each written tile-major into v (tile i at i * (T*T * colblockVPos(cin) + 16)
+ *  floats, its positions colblockVPos(cin) apart), so a tile's writes fill whole lines one after the other.
+ *  Position-major (each position a tiles x cin block) its 36 stores per channel group went to 36 lines spread
+ *  over the whole V, each a write miss once V outgrew L2. */
+export function winograd_colblock_input(m: i32, x: usize, v: usize, h: i32, w: i32, cin: i32, tilesH: i32, tilesW: i32, pad: i32,
+  tiles: i32, scratch: usize, counter: usize, step: i32): void {
+  const vPos = colblockVPos(cin), tileV = (m + 2) * (m + 2) * vPos + 16;
+  for (;;) {
+    const r0 = atomic.add<i32>(counter, step);
+    if (r0 >= tiles) return;
+    const r1 = min(tiles, r0 + step);
+    for (let i = r0; i < r1; i++) inputTransform(m, x, v + <usize>i * <usize>tileV * 4, h, w, cin, tilesH, tilesW, pad, i, i + 1, i, vPos, scratch);
+  }
+}
+
+/** ap[p] = V[p] (tiles x cin from winograd_colblock_input's tile-major v) packed as gemm_pack_a does, k-block by
+ *  k-block of kcb columns (block pc at pc * roundUp(tiles, mrS) floats), positions apPos floats apart, for p in
+ *  [p0, p1). */
+export function winograd_colblock_pack_v(m: i32, v: usize, ap: usize, apPos: i32, tiles: i32, cin: i32, kcb: i32, mrS: i32,
+  p0: i32, p1: i32): void {
+  const vPos = colblockVPos(cin), tileV = (m + 2) * (m + 2) * vPos + 16;
+  const mPad = (tiles + mrS - 1) / mrS * mrS;
+  for (let p = p0; p < p1; p++) {
+    for (let pc = 0; pc < cin; pc += kcb) {
+      gemm_pack_a(v + (<usize>p * <usize>vPos + <usize>pc) * 4, tileV, 0, tiles, min(kcb, cin - pc),
+        ap + (<usize>p * <usize>apPos + <usize>pc * <usize>mPad) * 4, mrS);
+    }
+  }
+}
+
+/**
+ * The column-blocked Winograd conv for layers with few tiles and a large filter (the 4x4 and 8x8 maps): the
+ * forward (flip 0), or the data gradient (flip 1: w is the layer's filter, used rotated with in and out swapped,
+ * x is dy). Blocks of nb output channels are claimed off the i32 at `counter` (zeroed by the caller) until `blocks` are done; for each,
+ * the filter transform of those channels goes straight into the packed-B layout in bp (positions upPos floats
+ * apart; winograd_fN_filter_transform_packed), the T*T tile GEMMs multiply the packed V (ap, from
+ * winograd_colblock_pack_v) by it into this thread's M block (position p at mm + p * mPos floats, roundUp(tiles,
+ * mrS) rows of roundUp(nb, 8) floats, so every micro-tile is whole), and the output transform writes those
+ * channels of y (+ bias) (ReLU, flags as the output transform). The transformed filter never leaves the cache
+ * and is packed by no one else; each channel is computed by one thread in a fixed order, so y does not depend on
+ * timing. bp: T*T positions of one k-block (kcb x roundUp(nb, 8) floats, upPos floats apart); tmp: 48 floats of
+ * edge scratch; stage: kcb * 9 * roundUp(nb, 8) floats for the filter transform's staging of w.
+ */
+export function winograd_colblock_forward(m: i32, ap: usize, apPos: i32, w: usize, y: usize, bias: usize, oh: i32, ow: i32,
+  cin: i32, cout: i32, tiles: i32, tilesH: i32, tilesW: i32, nb: i32, kcb: i32, mrS: i32, bp: usize, upPos: i32, mm: usize,
+  mPos: i32, flags: i32, scratch: usize, tmp: usize, counter: usize, blocks: i32, stage: usize, flip: i32): void {
+  const tt = (m + 2) * (m + 2);
+  const mPad = (tiles + mrS - 1) / mrS * mrS;
+  for (;;) {
+    const b = atomic.add<i32>(counter, 1);
+    if (b >= blocks) return;
+    const co0 = b * nb, co1 = min(cout, co0 + nb), np = (co1 - co0 + 7) & ~7;
+    // k-block by k-block: the filter transform of kc rows (bp holds one k-block: upPos floats per position),
+    // then the T*T GEMMs on it, accumulating into M, so the packed filter in flight stays bounded for any cin.
+    for (let pc = 0; pc < cin; pc += kcb) {
+      const kc = min(kcb, cin - pc), base = bp - <usize>pc * <usize>np * 4;
+      if (m == 2) winograd_f2x2_filter_transform_packed(w, base, cin, cout, co0, co1, pc, pc + kc, kcb, upPos, stage, flip);
+      else if (m == 4) winograd_f4x4_filter_transform_packed(w, base, cin, cout, co0, co1, pc, pc + kc, kcb, upPos, stage, flip);
+      else winograd_f6x6_filter_transform_packed(w, base, cin, cout, co0, co1, pc, pc + kc, kcb, upPos, stage, flip);
+      for (let p = 0; p < tt; p++) {
+        colblockGemm(ap + (<usize>p * <usize>apPos + <usize>pc * <usize>mPad) * 4, bp + <usize>p * <usize>upPos * 4, kc, tiles, np,
+          mm + <usize>p * <usize>mPos * 4, mrS, pc == 0 ? 0 : 1, tmp);
+      }
+    }
+    const yb = y + <usize>co0 * 4, bb: usize = bias ? bias + <usize>co0 * 4 : 0;
+    if (m == 2) winograd_f2x2_output_transform_cols(mm, np, yb, bb, oh, ow, cout, co1 - co0, tilesH, tilesW, 0, tiles, mPos, flags, scratch);
+    else if (m == 4) winograd_f4x4_output_transform_cols(mm, np, yb, bb, oh, ow, cout, co1 - co0, tilesH, tilesW, 0, tiles, mPos, flags, scratch);
+    else winograd_f6x6_output_transform_cols(mm, np, yb, bb, oh, ow, cout, co1 - co0, tilesH, tilesW, 0, tiles, mPos, flags, scratch);
+  }
+}
+
+// @ts-ignore: decorator
+@inline function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
+/** C (rows x np, np a multiple of 8, rows np floats apart; beta 0 or 1) = A B (+ C) from a packed A of `rows` rows
+ *  (mrS-row slivers, the last zero-padded: C has room for the padded rows) and a packed kc x np B. Whole slivers
+ *  run the build's mrS x 8 micro-kernel; a remainder of 1 or 2 rows runs winogradGemm2x16: the 6x8 kernel would
+ *  spend a whole call on them (CIFAR's 4x4 and 8x8 layers have 32 and 128 tiles: 2 rows left over). */
+function colblockGemm(ap: usize, bp: usize, kc: i32, rows: i32, np: i32, c: usize, mrS: i32, beta: f32, tmp: usize): void {
+  const ldcb = <usize>np * 4, sliverA = <usize>mrS * <usize>kc * 4, sliverB = <usize>kc * 32;
+  const rem = rows % mrS, full = rem <= 2 ? rows - rem : rows;
+  for (let jr = 0; jr < np; jr += 8) {
+    const bs = bp + <usize>(jr >> 3) * sliverB, ct = c + (<usize>jr << 2);
+    if (mrS == 5) {
+      for (let ir = 0; ir < full; ir += 5) gemm_f32_5x8(ap + <usize>(ir / 5) * sliverA, bs, kc, ct + <usize>ir * ldcb, np, 5, 8, 1, beta, 0, 0, tmp);
+    } else {
+      for (let ir = 0; ir < full; ir += 6) gemm_f32_6x8(ap + <usize>(ir / 6) * sliverA, bs, kc, ct + <usize>ir * ldcb, np, 6, 8, 1, beta, 0, 0, tmp);
+    }
+  }
+  if (full == rows) return;
+  const ar = ap + <usize>(full / mrS) * sliverA, cr = c + <usize>full * ldcb;
+  let jr = 0;
+  for (; jr + 16 <= np; jr += 16) {
+    winogradGemm2x16(ar, <usize>mrS * 4, bp + <usize>(jr >> 3) * sliverB, sliverB, kc, cr + (<usize>jr << 2), ldcb, beta);
+  }
+  if (jr < np) {
+    if (mrS == 5) gemm_f32_5x8(ar, bp + <usize>(jr >> 3) * sliverB, kc, cr + (<usize>jr << 2), np, 5, 8, 1, beta, 0, 0, tmp);
+    else gemm_f32_6x8(ar, bp + <usize>(jr >> 3) * sliverB, kc, cr + (<usize>jr << 2), np, 6, 8, 1, beta, 0, 0, tmp);
+  }
+}
+
+/** Two rows of C x 16 columns (two packed B slivers, sliverB bytes apart) over kc: 8 accumulator chains, enough
+ *  to keep the FMA pipes busy, where a 2x8 tile (4 chains) would wait on FMA latency. aStep: bytes between the
+ *  k steps of the packed A sliver (mrS floats). beta 0 or 1. */
+// @ts-ignore: decorator
+@inline function winogradGemm2x16(ap: usize, aStep: usize, bp: usize, sliverB: usize, kc: i32, c: usize, ldcb: usize, beta: f32): void {
+  const z = f32x4.splat(0);
+  let c00 = z, c01 = z, c02 = z, c03 = z, c10 = z, c11 = z, c12 = z, c13 = z;
+  let bq = bp + sliverB;
+  for (let p = 0; p < kc; p++) {
+    const b0 = v128.load(bp), b1 = v128.load(bp, 16), b2 = v128.load(bq), b3 = v128.load(bq, 16);
+    let a = v128.load32_splat(ap);
+    c00 = madd(a, b0, c00); c01 = madd(a, b1, c01); c02 = madd(a, b2, c02); c03 = madd(a, b3, c03);
+    a = v128.load32_splat(ap, 4);
+    c10 = madd(a, b0, c10); c11 = madd(a, b1, c11); c12 = madd(a, b2, c12); c13 = madd(a, b3, c13);
+    ap += aStep; bp += 32; bq += 32;
+  }
+  if (beta != 0) {
+    c00 = f32x4.add(c00, v128.load(c)); c01 = f32x4.add(c01, v128.load(c, 16));
+    c02 = f32x4.add(c02, v128.load(c, 32)); c03 = f32x4.add(c03, v128.load(c, 48));
+    const d = c + ldcb;
+    c10 = f32x4.add(c10, v128.load(d)); c11 = f32x4.add(c11, v128.load(d, 16));
+    c12 = f32x4.add(c12, v128.load(d, 32)); c13 = f32x4.add(c13, v128.load(d, 48));
+  }
+  v128.store(c, c00); v128.store(c, c01, 16); v128.store(c, c02, 32); v128.store(c, c03, 48);
+  const d = c + ldcb;
+  v128.store(d, c10); v128.store(d, c11, 16); v128.store(d, c12, 32); v128.store(d, c13, 48);
 }

@@ -23,6 +23,12 @@
   return v;
 }
 
+/** Copies the 64 bytes at f to d. */
+@inline function copyLine(f: usize, d: usize): void {
+  v128.store(d, v128.load(f)); v128.store(d, v128.load(f, 16), 16);
+  v128.store(d, v128.load(f, 32), 32); v128.store(d, v128.load(f, 48), 48);
+}
+
 /** Output epilogue: + bias, then ReLU. */
 @inline function epi(v: v128, vb: v128, relu: bool): v128 {
   const r = f32x4.add(v, vb);
@@ -96,6 +102,24 @@
   stv(d + 2 * ds, f32x4.sub(i0, i1), ns);
   stv(d + 3 * ds, i1, ns);
 }
+// output transform (A^T D) (2x4) for the unscaled U' of the column-blocked forward
+@inline function wg2_ats(s: usize, ss: usize, d: usize, ds: usize, nl: i32, ns: i32): void {
+  const i0 = ldv(s + 0 * ss, nl);
+  const i1 = ldv(s + 1 * ss, nl);
+  const i2 = ldv(s + 2 * ss, nl);
+  const i3 = ldv(s + 3 * ss, nl);
+  stv(d + 0 * ds, madd(i2, f32x4(0.5, 0.5, 0.5, 0.5), madd(i1, f32x4(0.5, 0.5, 0.5, 0.5), i0)), ns);
+  stv(d + 1 * ds, madd(i2, f32x4(-0.5, -0.5, -0.5, -0.5), madd(i1, f32x4(0.5, 0.5, 0.5, 0.5), i3)), ns);
+}
+// the same with the bias + ReLU epilogue
+@inline function wg2_ats_epi(s: usize, ss: usize, d: usize, ds: usize, nl: i32, ns: i32, vb: v128, relu: bool): void {
+  const i0 = ldv(s + 0 * ss, nl);
+  const i1 = ldv(s + 1 * ss, nl);
+  const i2 = ldv(s + 2 * ss, nl);
+  const i3 = ldv(s + 3 * ss, nl);
+  stv(d + 0 * ds, epi(madd(i2, f32x4(0.5, 0.5, 0.5, 0.5), madd(i1, f32x4(0.5, 0.5, 0.5, 0.5), i0)), vb, relu), ns);
+  stv(d + 1 * ds, epi(madd(i2, f32x4(-0.5, -0.5, -0.5, -0.5), madd(i1, f32x4(0.5, 0.5, 0.5, 0.5), i3)), vb, relu), ns);
+}
 
 // U[pos][ci][co] = (G g G^T)[pos] for ci in [ciStart, ciEnd); w is HWIO [3][3][cin][cout].
 @inline function wg2_filter_vec(src: usize, tap: usize, dst: usize, pos: usize, t1: usize, n: i32): void {
@@ -109,6 +133,142 @@ export function winograd_f2x2_filter_transform(w: usize, u: usize, cin: i32, cou
     let co = 0;
     for (; co + 4 <= cout; co += 4) wg2_filter_vec(w + base + <usize>co * 4, tap, u + base + <usize>co * 4, pos, scratch, 4);
     if (co < cout) wg2_filter_vec(w + base + <usize>co * 4, tap, u + base + <usize>co * 4, pos, scratch, cout - co);
+  }
+}
+
+// The same transform written straight into the tile GEMMs' packed-B layout (gemm_pack_b's, k-block by k-block:
+// block pc at pc * np floats, its 8-column slivers kc * 8 floats apart, row ci - pc of a sliver at (ci - pc) * 8),
+// for GEMM columns [co0, co1) (np = co1 - co0 rounded up to 8; columns past co1 are written as zeros) and GEMM
+// rows [ciStart, ciEnd); positions upPos floats apart. The column-blocked Winograd conv transforms one block of
+// columns at a time into cache and runs the tile GEMMs on it, so U never goes to memory. It writes the unscaled
+// U' = G' g G'^T (see scaledSplit in the generator); winograd_f2x2_output_transform_cols applies the scales.
+// w is HWIO [3][3][a][b]. flip 0 (forward): rows are a = cin, columns b = cout. flip 1 (data gradient): the
+// filter rotated 180 degrees with in and out swapped, rows are b = cin (the layer's cout), columns a = cout.
+// The block's taps are first gathered into stage ([ci][tap][np], (ciEnd - ciStart) * 9 * np floats, zero past
+// co1): in place, a block's rows of w lie cout floats apart within a tap and 4*cin*cout bytes apart across taps;
+// no prefetcher follows that, the same few cache sets take every row, and the transform's work per row hides one
+// miss at most (1 ms of the 256->512 layer's forward), while the plain gather loop keeps many misses in flight.
+@inline function wg2_filter_vec_packed(src: usize, tap: usize, dst: usize, pos: usize, n: i32): void {
+  const g0 = ldv(src + 0 * tap, n);
+  const g1 = ldv(src + 1 * tap, n);
+  const g2 = ldv(src + 2 * tap, n);
+  const g3 = ldv(src + 3 * tap, n);
+  const g4 = ldv(src + 4 * tap, n);
+  const g5 = ldv(src + 5 * tap, n);
+  const g6 = ldv(src + 6 * tap, n);
+  const g7 = ldv(src + 7 * tap, n);
+  const g8 = ldv(src + 8 * tap, n);
+  let d = dst;
+  const r1_0e = f32x4.add(g0, g6);
+  const r1_0 = f32x4.add(r1_0e, g3);
+  const r2_0 = f32x4.sub(r1_0e, g3);
+  const r1_1e = f32x4.add(g1, g7);
+  const r1_1 = f32x4.add(r1_1e, g4);
+  const r2_1 = f32x4.sub(r1_1e, g4);
+  const r1_2e = f32x4.add(g2, g8);
+  const r1_2 = f32x4.add(r1_2e, g5);
+  const r2_2 = f32x4.sub(r1_2e, g5);
+  const u0_1e = f32x4.add(g0, g2);
+  const u0_1 = f32x4.add(u0_1e, g1);
+  const u0_2 = f32x4.sub(u0_1e, g1);
+  v128.store(d, g0); d += pos;
+  v128.store(d, u0_1); d += pos;
+  v128.store(d, u0_2); d += pos;
+  v128.store(d, g2); d += pos;
+  const u1_1e = f32x4.add(r1_0, r1_2);
+  const u1_1 = f32x4.add(u1_1e, r1_1);
+  const u1_2 = f32x4.sub(u1_1e, r1_1);
+  v128.store(d, r1_0); d += pos;
+  v128.store(d, u1_1); d += pos;
+  v128.store(d, u1_2); d += pos;
+  v128.store(d, r1_2); d += pos;
+  const u2_1e = f32x4.add(r2_0, r2_2);
+  const u2_1 = f32x4.add(u2_1e, r2_1);
+  const u2_2 = f32x4.sub(u2_1e, r2_1);
+  v128.store(d, r2_0); d += pos;
+  v128.store(d, u2_1); d += pos;
+  v128.store(d, u2_2); d += pos;
+  v128.store(d, r2_2); d += pos;
+  const u3_1e = f32x4.add(g6, g8);
+  const u3_1 = f32x4.add(u3_1e, g7);
+  const u3_2 = f32x4.sub(u3_1e, g7);
+  v128.store(d, g6); d += pos;
+  v128.store(d, u3_1); d += pos;
+  v128.store(d, u3_2); d += pos;
+  v128.store(d, g8);
+}
+export function winograd_f2x2_filter_transform_packed(w: usize, bp: usize, cin: i32, cout: i32, co0: i32, co1: i32, ciStart: i32, ciEnd: i32,
+  kcb: i32, upPos: i32, stage: usize, flip: i32): void {
+  const tap = <usize>cin * <usize>cout * 4, pos = <usize>upPos * 4;
+  const np = (co1 - co0 + 7) & ~7, nc = co1 - co0;
+  const rowBytes = <usize>np * 4, stageRow = rowBytes * 9;
+  if (!flip && nc == np && (np & 15) == 0) {
+    // Whole lines, the taps unrolled: each load instruction then walks w with one constant stride (a row of
+    // cout floats per ci), which the stride prefetcher follows (this gather ran at half the speed of the
+    // contiguous one of the data gradient with w cold).
+    for (let o: usize = 0; o < rowBytes; o += 64) {
+      for (let ci = ciStart; ci < ciEnd; ci++) {
+        const f = w + (<usize>ci * <usize>cout + <usize>co0) * 4 + o, d = stage + <usize>(ci - ciStart) * stageRow + o;
+        copyLine(f + 0 * tap, d + 0 * rowBytes);
+        copyLine(f + 1 * tap, d + 1 * rowBytes);
+        copyLine(f + 2 * tap, d + 2 * rowBytes);
+        copyLine(f + 3 * tap, d + 3 * rowBytes);
+        copyLine(f + 4 * tap, d + 4 * rowBytes);
+        copyLine(f + 5 * tap, d + 5 * rowBytes);
+        copyLine(f + 6 * tap, d + 6 * rowBytes);
+        copyLine(f + 7 * tap, d + 7 * rowBytes);
+        copyLine(f + 8 * tap, d + 8 * rowBytes);
+      }
+    }
+  } else if (!flip) {
+    for (let ci = ciStart; ci < ciEnd; ci++) {
+      const from = w + (<usize>ci * <usize>cout + <usize>co0) * 4, to = stage + <usize>(ci - ciStart) * stageRow;
+      for (let k = 0; k < 9; k++) {
+        const f = from + <usize>k * tap, d = to + <usize>k * rowBytes;
+        let j = 0;
+        for (; j + 4 <= nc; j += 4) v128.store(d + <usize>j * 4, v128.load(f + <usize>j * 4));
+        if (j < nc) v128.store(d + <usize>j * 4, ldv(f + <usize>j * 4, nc - j));
+        for (j = (nc + 3) & ~3; j < np; j += 4) v128.store(d + <usize>j * 4, f32x4.splat(0));
+      }
+    }
+  } else {
+    // stage[ci][k][j] = w[8 - k][co0 + j][ci]: rows of w are contiguous over ci; 4x4 transposes.
+    for (let k = 0; k < 9; k++) {
+      const src = w + <usize>(8 - k) * tap, to = stage + <usize>k * rowBytes;
+      for (let j = 0; j < np; j += 4) {
+        const r0 = src + <usize>(co0 + j) * <usize>cin * 4, rs = <usize>cin * 4;
+        let ci = ciStart;
+        if (j + 4 <= nc) {
+          for (; ci + 4 <= ciEnd; ci += 4) {
+            const o = <usize>ci * 4;
+            const x0 = v128.load(r0 + o), x1 = v128.load(r0 + rs + o), x2 = v128.load(r0 + 2 * rs + o), x3 = v128.load(r0 + 3 * rs + o);
+            const t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7);
+            const t2 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5), t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
+            const d = to + <usize>(ci - ciStart) * stageRow + <usize>j * 4;
+            v128.store(d, v128.shuffle<f32>(t0, t2, 0, 1, 4, 5));
+            v128.store(d + stageRow, v128.shuffle<f32>(t0, t2, 2, 3, 6, 7));
+            v128.store(d + 2 * stageRow, v128.shuffle<f32>(t1, t3, 0, 1, 4, 5));
+            v128.store(d + 3 * stageRow, v128.shuffle<f32>(t1, t3, 2, 3, 6, 7));
+          }
+        }
+        for (; ci < ciEnd; ci++) {
+          const d = to + <usize>(ci - ciStart) * stageRow + <usize>j * 4;
+          for (let q = 0; q < 4; q++) {
+            store<f32>(d + <usize>q * 4, j + q < nc ? load<f32>(r0 + <usize>q * rs + <usize>ci * 4) : 0);
+          }
+        }
+      }
+    }
+  }
+  for (let ci = ciStart; ci < ciEnd; ci++) {
+    const pc = ci / kcb * kcb, kc = min(kcb, cin - pc);
+    const row = bp + (<usize>pc * <usize>np + <usize>(ci - pc) * 8) * 4, sl = <usize>kc * 32;
+    const src = stage + <usize>(ci - ciStart) * stageRow;
+    for (let j = 0; j < np; j += 8) {
+      const dst = row + <usize>(j >> 3) * sl;
+      wg2_filter_vec_packed(src + <usize>j * 4, rowBytes, dst, pos, 4);
+      wg2_filter_vec_packed(src + <usize>j * 4 + 16, rowBytes, dst + 16, pos, 4);
+    }
   }
 }
 
@@ -157,17 +317,26 @@ export function winograd_f2x2_input_transform(x: usize, v: usize, h: i32, w: i32
       if (c < cin) wg2_input_vec(src + <usize>c * 4, rs, cs, dst + <usize>c * 4, pos, scratch, cin - c);
       continue;
     }
-    // Border tile: copy the patch with zeros outside the image into scratch, then transform from there.
-    for (let c = 0; c < cin; c += 4) {
-      const n = min(4, cin - c);
-      for (let i = 0; i < 4; i++) {
-        const yy = y0 + i;
-        for (let j = 0; j < 4; j++) {
-          const xx = x0 + j;
-          const inside = yy >= 0 && yy < h && xx >= 0 && xx < w;
-          const val = inside ? ldv(img + <usize>yy * rs + <usize>xx * cs + <usize>c * 4, n) : f32x4.splat(0);
-          v128.store(patch + <usize>(i * 4 + j) * 16, val);
-        }
+    // Border tile: the patch with zeros outside the image, in scratch, then transformed from there. The zeros
+    // are written once per tile and only the pixels inside are copied per channel group (the inside test per
+    // pixel and group cost a third of the 4x4 maps' input transform, where every tile is a border tile).
+    const i0 = max(0, -y0), i1 = min(4, h - y0), j0 = max(0, -x0), j1 = min(4, w - x0);
+    for (let k = 0; k < 16; k++) v128.store(patch + <usize>k * 16, f32x4.splat(0));
+    // Whole channel groups with n = 4 spelled out, so every load and store inside folds to a full vector (a run-time
+    // n kept a lane-count branch in each of them).
+    let c = 0;
+    for (; c + 4 <= cin; c += 4) {
+      for (let i = i0; i < i1; i++) {
+        const from = img + <usize>(y0 + i) * rs + <usize>c * 4, to = patch + <usize>(i * 4) * 16;
+        for (let j = j0; j < j1; j++) v128.store(to + <usize>j * 16, v128.load(from + <usize>(x0 + j) * cs));
+      }
+      wg2_input_vec(patch, 64, 16, dst + <usize>c * 4, pos, scratch, 4);
+    }
+    if (c < cin) {
+      const n = cin - c;
+      for (let i = i0; i < i1; i++) {
+        const from = img + <usize>(y0 + i) * rs + <usize>c * 4, to = patch + <usize>(i * 4) * 16;
+        for (let j = j0; j < j1; j++) v128.store(to + <usize>j * 16, ldv(from + <usize>(x0 + j) * cs, n));
       }
       wg2_input_vec(patch, 64, 16, dst + <usize>c * 4, pos, scratch, n);
     }
@@ -177,39 +346,61 @@ export function winograd_f2x2_input_transform(x: usize, v: usize, h: i32, w: i32
 // y = A^T M A (+ bias) (ReLU) for tiles in [tileStart, tileEnd); only the pixels inside oh x ow are written.
 // flags: 1 = add bias, 2 = ReLU. M is a workspace with slack after it, so full-vector loads past a channel
 // tail are safe; stores to y take only the n valid lanes.
+// scaled: M holds the unscaled U' products of the column-blocked forward, so (A^T D) replaces A^T (a constant
+// after inlining).
 @inline function wg2_output_vec(src: usize, pos: usize, t1: usize, out: usize, rs: usize, cs: usize, rows: i32, cols: i32,
-  vb: v128, relu: bool, n: i32): void {
-  for (let j = 0; j < 4; j++) wg2_at(src + <usize>j * pos, pos * 4, t1 + <usize>j * 16, 64, 4, 4);
+  vb: v128, relu: bool, n: i32, scaled: bool): void {
+  for (let j = 0; j < 4; j++) {
+    if (scaled) wg2_ats(src + <usize>j * pos, pos * 4, t1 + <usize>j * 16, 64, 4, 4);
+    else wg2_at(src + <usize>j * pos, pos * 4, t1 + <usize>j * 16, 64, 4, 4);
+  }
   if (rows == 2 && cols == 2) {
-    for (let i = 0; i < 2; i++) wg2_at_epi(t1 + <usize>i * 64, 16, out + <usize>i * rs, cs, 4, n, vb, relu);
+    for (let i = 0; i < 2; i++) {
+      if (scaled) wg2_ats_epi(t1 + <usize>i * 64, 16, out + <usize>i * rs, cs, 4, n, vb, relu);
+      else wg2_at_epi(t1 + <usize>i * 64, 16, out + <usize>i * rs, cs, 4, n, vb, relu);
+    }
     return;
   }
   const t2 = t1 + 128;
-  for (let i = 0; i < 2; i++) wg2_at(t1 + <usize>i * 64, 16, t2 + <usize>i * 32, 16, 4, 4);
+  for (let i = 0; i < 2; i++) {
+    if (scaled) wg2_ats(t1 + <usize>i * 64, 16, t2 + <usize>i * 32, 16, 4, 4);
+    else wg2_at(t1 + <usize>i * 64, 16, t2 + <usize>i * 32, 16, 4, 4);
+  }
   for (let i = 0; i < rows; i++) {
     for (let j = 0; j < cols; j++) stv(out + <usize>i * rs + <usize>j * cs, epi(v128.load(t2 + <usize>(i * 2 + j) * 16), vb, relu), n);
   }
 }
 export function winograd_f2x2_output_transform(mm: usize, y: usize, bias: usize, oh: i32, ow: i32, cout: i32, tilesH: i32, tilesW: i32,
   tileStart: i32, tileEnd: i32, chunkStart: i32, posStride: i32, flags: i32, scratch: usize): void {
+  wg2_output_tiles(mm, cout, y, bias, oh, ow, cout, cout, tilesH, tilesW, tileStart, tileEnd, chunkStart, posStride, flags, scratch, false);
+}
+// The output transform of channels [0, nc) of y (pixels cout channels apart; y and bias point at the first one) from
+// an M whose tile rows are ldm floats apart and whose products are of the unscaled U' (applies (A^T D)): the
+// column-blocked forward's M holds one block of channels.
+export function winograd_f2x2_output_transform_cols(mm: usize, ldm: i32, y: usize, bias: usize, oh: i32, ow: i32, cout: i32, nc: i32,
+  tilesH: i32, tilesW: i32, tileStart: i32, tileEnd: i32, posStride: i32, flags: i32, scratch: usize): void {
+  wg2_output_tiles(mm, ldm, y, bias, oh, ow, cout, nc, tilesH, tilesW, tileStart, tileEnd, tileStart, posStride, flags, scratch, true);
+}
+@inline function wg2_output_tiles(mm: usize, ldm: i32, y: usize, bias: usize, oh: i32, ow: i32, cout: i32, nc: i32, tilesH: i32,
+  tilesW: i32, tileStart: i32, tileEnd: i32, chunkStart: i32, posStride: i32, flags: i32, scratch: usize, scaled: bool): void {
   const pos = <usize>posStride * 4;
-  const cs = <usize>cout * 4, rs = <usize>ow * cs;
+  const cs = <usize>cout * 4, rs = <usize>ow * cs, ms = <usize>ldm * 4;
   const zero = f32x4.splat(0);
   const hasBias = (flags & 1) != 0, relu = (flags & 2) != 0;
   for (let tile = tileStart; tile < tileEnd; tile++) {
     const b = tile / (tilesH * tilesW), r = tile % (tilesH * tilesW);
     const y0 = (r / tilesW) * 2, x0 = (r % tilesW) * 2;
     const rows = min(2, oh - y0), cols = min(2, ow - x0);
-    const src = mm + <usize>(tile - chunkStart) * cs;
+    const src = mm + <usize>(tile - chunkStart) * ms;
     const out = y + (<usize>b * <usize>oh + <usize>y0) * rs + <usize>x0 * cs;
     let c = 0;
-    for (; c + 4 <= cout; c += 4) {
+    for (; c + 4 <= nc; c += 4) {
       const vb = hasBias ? v128.load(bias + <usize>c * 4) : zero;
-      wg2_output_vec(src + <usize>c * 4, pos, scratch, out + <usize>c * 4, rs, cs, rows, cols, vb, relu, 4);
+      wg2_output_vec(src + <usize>c * 4, pos, scratch, out + <usize>c * 4, rs, cs, rows, cols, vb, relu, 4, scaled);
     }
-    if (c < cout) {
-      const vb = hasBias ? ldv(bias + <usize>c * 4, cout - c) : zero;
-      wg2_output_vec(src + <usize>c * 4, pos, scratch, out + <usize>c * 4, rs, cs, rows, cols, vb, relu, cout - c);
+    if (c < nc) {
+      const vb = hasBias ? ldv(bias + <usize>c * 4, nc - c) : zero;
+      wg2_output_vec(src + <usize>c * 4, pos, scratch, out + <usize>c * 4, rs, cs, rows, cols, vb, relu, nc - c, scaled);
     }
   }
 }
@@ -327,6 +518,32 @@ export function winograd_f2x2_output_adjoint(dy: usize, dm: usize, oh: i32, ow: 
   stv(d + 4 * ds, madd(i3, f32x4(-8.0, -8.0, -8.0, -8.0), madd(i2, f32x4(4.0, 4.0, 4.0, 4.0), madd(i1, f32x4(-2.0, -2.0, -2.0, -2.0), i0))), ns);
   stv(d + 5 * ds, i3, ns);
 }
+// output transform (A^T D) (4x6) for the unscaled U' of the column-blocked forward
+@inline function wg4_ats(s: usize, ss: usize, d: usize, ds: usize, nl: i32, ns: i32): void {
+  const i0 = ldv(s + 0 * ss, nl);
+  const i1 = ldv(s + 1 * ss, nl);
+  const i2 = ldv(s + 2 * ss, nl);
+  const i3 = ldv(s + 3 * ss, nl);
+  const i4 = ldv(s + 4 * ss, nl);
+  const i5 = ldv(s + 5 * ss, nl);
+  stv(d + 0 * ds, madd(i4, f32x4(0.06666667014360428, 0.06666667014360428, 0.06666667014360428, 0.06666667014360428), madd(i3, f32x4(1.0666667222976685, 1.0666667222976685, 1.0666667222976685, 1.0666667222976685), madd(i2, f32x4(0.3333333432674408, 0.3333333432674408, 0.3333333432674408, 0.3333333432674408), madd(i1, f32x4(0.3333333432674408, 0.3333333432674408, 0.3333333432674408, 0.3333333432674408), i0)))), ns);
+  stv(d + 1 * ds, madd(i4, f32x4(-0.13333334028720856, -0.13333334028720856, -0.13333334028720856, -0.13333334028720856), madd(i3, f32x4(0.5333333611488342, 0.5333333611488342, 0.5333333611488342, 0.5333333611488342), madd(i2, f32x4(-0.3333333432674408, -0.3333333432674408, -0.3333333432674408, -0.3333333432674408), f32x4.mul(i1, f32x4(0.3333333432674408, 0.3333333432674408, 0.3333333432674408, 0.3333333432674408))))), ns);
+  stv(d + 2 * ds, madd(i4, f32x4(0.2666666805744171, 0.2666666805744171, 0.2666666805744171, 0.2666666805744171), madd(i3, f32x4(0.2666666805744171, 0.2666666805744171, 0.2666666805744171, 0.2666666805744171), madd(i2, f32x4(0.3333333432674408, 0.3333333432674408, 0.3333333432674408, 0.3333333432674408), f32x4.mul(i1, f32x4(0.3333333432674408, 0.3333333432674408, 0.3333333432674408, 0.3333333432674408))))), ns);
+  stv(d + 3 * ds, madd(i4, f32x4(-0.5333333611488342, -0.5333333611488342, -0.5333333611488342, -0.5333333611488342), madd(i3, f32x4(0.13333334028720856, 0.13333334028720856, 0.13333334028720856, 0.13333334028720856), madd(i2, f32x4(-0.3333333432674408, -0.3333333432674408, -0.3333333432674408, -0.3333333432674408), madd(i1, f32x4(0.3333333432674408, 0.3333333432674408, 0.3333333432674408, 0.3333333432674408), i5)))), ns);
+}
+// the same with the bias + ReLU epilogue
+@inline function wg4_ats_epi(s: usize, ss: usize, d: usize, ds: usize, nl: i32, ns: i32, vb: v128, relu: bool): void {
+  const i0 = ldv(s + 0 * ss, nl);
+  const i1 = ldv(s + 1 * ss, nl);
+  const i2 = ldv(s + 2 * ss, nl);
+  const i3 = ldv(s + 3 * ss, nl);
+  const i4 = ldv(s + 4 * ss, nl);
+  const i5 = ldv(s + 5 * ss, nl);
+  stv(d + 0 * ds, epi(madd(i4, f32x4(0.06666667014360428, 0.06666667014360428, 0.06666667014360428, 0.06666667014360428), madd(i3, f32x4(1.0666667222976685, 1.0666667222976685, 1.0666667222976685, 1.0666667222976685), madd(i2, f32x4(0.3333333432674408, 0.3333333432674408, 0.3333333432674408, 0.3333333432674408), madd(i1, f32x4(0.3333333432674408, 0.3333333432674408, 0.3333333432674408, 0.3333333432674408), i0)))), vb, relu), ns);
+  stv(d + 1 * ds, epi(madd(i4, f32x4(-0.13333334028720856, -0.13333334028720856, -0.13333334028720856, -0.13333334028720856), madd(i3, f32x4(0.5333333611488342, 0.5333333611488342, 0.5333333611488342, 0.5333333611488342), madd(i2, f32x4(-0.3333333432674408, -0.3333333432674408, -0.3333333432674408, -0.3333333432674408), f32x4.mul(i1, f32x4(0.3333333432674408, 0.3333333432674408, 0.3333333432674408, 0.3333333432674408))))), vb, relu), ns);
+  stv(d + 2 * ds, epi(madd(i4, f32x4(0.2666666805744171, 0.2666666805744171, 0.2666666805744171, 0.2666666805744171), madd(i3, f32x4(0.2666666805744171, 0.2666666805744171, 0.2666666805744171, 0.2666666805744171), madd(i2, f32x4(0.3333333432674408, 0.3333333432674408, 0.3333333432674408, 0.3333333432674408), f32x4.mul(i1, f32x4(0.3333333432674408, 0.3333333432674408, 0.3333333432674408, 0.3333333432674408))))), vb, relu), ns);
+  stv(d + 3 * ds, epi(madd(i4, f32x4(-0.5333333611488342, -0.5333333611488342, -0.5333333611488342, -0.5333333611488342), madd(i3, f32x4(0.13333334028720856, 0.13333334028720856, 0.13333334028720856, 0.13333334028720856), madd(i2, f32x4(-0.3333333432674408, -0.3333333432674408, -0.3333333432674408, -0.3333333432674408), madd(i1, f32x4(0.3333333432674408, 0.3333333432674408, 0.3333333432674408, 0.3333333432674408), i5)))), vb, relu), ns);
+}
 
 // U[pos][ci][co] = (G g G^T)[pos] for ci in [ciStart, ciEnd); w is HWIO [3][3][cin][cout].
 @inline function wg4_filter_vec(src: usize, tap: usize, dst: usize, pos: usize, t1: usize, n: i32): void {
@@ -340,6 +557,186 @@ export function winograd_f4x4_filter_transform(w: usize, u: usize, cin: i32, cou
     let co = 0;
     for (; co + 4 <= cout; co += 4) wg4_filter_vec(w + base + <usize>co * 4, tap, u + base + <usize>co * 4, pos, scratch, 4);
     if (co < cout) wg4_filter_vec(w + base + <usize>co * 4, tap, u + base + <usize>co * 4, pos, scratch, cout - co);
+  }
+}
+
+// The same transform written straight into the tile GEMMs' packed-B layout (gemm_pack_b's, k-block by k-block:
+// block pc at pc * np floats, its 8-column slivers kc * 8 floats apart, row ci - pc of a sliver at (ci - pc) * 8),
+// for GEMM columns [co0, co1) (np = co1 - co0 rounded up to 8; columns past co1 are written as zeros) and GEMM
+// rows [ciStart, ciEnd); positions upPos floats apart. The column-blocked Winograd conv transforms one block of
+// columns at a time into cache and runs the tile GEMMs on it, so U never goes to memory. It writes the unscaled
+// U' = G' g G'^T (see scaledSplit in the generator); winograd_f4x4_output_transform_cols applies the scales.
+// w is HWIO [3][3][a][b]. flip 0 (forward): rows are a = cin, columns b = cout. flip 1 (data gradient): the
+// filter rotated 180 degrees with in and out swapped, rows are b = cin (the layer's cout), columns a = cout.
+// The block's taps are first gathered into stage ([ci][tap][np], (ciEnd - ciStart) * 9 * np floats, zero past
+// co1): in place, a block's rows of w lie cout floats apart within a tap and 4*cin*cout bytes apart across taps;
+// no prefetcher follows that, the same few cache sets take every row, and the transform's work per row hides one
+// miss at most (1 ms of the 256->512 layer's forward), while the plain gather loop keeps many misses in flight.
+@inline function wg4_filter_vec_packed(src: usize, tap: usize, dst: usize, pos: usize, n: i32): void {
+  const g0 = ldv(src + 0 * tap, n);
+  const g1 = ldv(src + 1 * tap, n);
+  const g2 = ldv(src + 2 * tap, n);
+  const g3 = ldv(src + 3 * tap, n);
+  const g4 = ldv(src + 4 * tap, n);
+  const g5 = ldv(src + 5 * tap, n);
+  const g6 = ldv(src + 6 * tap, n);
+  const g7 = ldv(src + 7 * tap, n);
+  const g8 = ldv(src + 8 * tap, n);
+  let d = dst;
+  const r1_0e = f32x4.add(g0, g6);
+  const r1_0 = f32x4.add(r1_0e, g3);
+  const r2_0 = f32x4.sub(r1_0e, g3);
+  const r3_0 = madd(g6, f32x4(0.25, 0.25, 0.25, 0.25), madd(g3, f32x4(0.5, 0.5, 0.5, 0.5), g0));
+  const r4_0 = madd(g6, f32x4(4.0, 4.0, 4.0, 4.0), madd(g3, f32x4(-2.0, -2.0, -2.0, -2.0), g0));
+  const r1_1e = f32x4.add(g1, g7);
+  const r1_1 = f32x4.add(r1_1e, g4);
+  const r2_1 = f32x4.sub(r1_1e, g4);
+  const r3_1 = madd(g7, f32x4(0.25, 0.25, 0.25, 0.25), madd(g4, f32x4(0.5, 0.5, 0.5, 0.5), g1));
+  const r4_1 = madd(g7, f32x4(4.0, 4.0, 4.0, 4.0), madd(g4, f32x4(-2.0, -2.0, -2.0, -2.0), g1));
+  const r1_2e = f32x4.add(g2, g8);
+  const r1_2 = f32x4.add(r1_2e, g5);
+  const r2_2 = f32x4.sub(r1_2e, g5);
+  const r3_2 = madd(g8, f32x4(0.25, 0.25, 0.25, 0.25), madd(g5, f32x4(0.5, 0.5, 0.5, 0.5), g2));
+  const r4_2 = madd(g8, f32x4(4.0, 4.0, 4.0, 4.0), madd(g5, f32x4(-2.0, -2.0, -2.0, -2.0), g2));
+  const u0_1e = f32x4.add(g0, g2);
+  const u0_1 = f32x4.add(u0_1e, g1);
+  const u0_2 = f32x4.sub(u0_1e, g1);
+  const u0_3 = madd(g2, f32x4(0.25, 0.25, 0.25, 0.25), madd(g1, f32x4(0.5, 0.5, 0.5, 0.5), g0));
+  const u0_4 = madd(g2, f32x4(4.0, 4.0, 4.0, 4.0), madd(g1, f32x4(-2.0, -2.0, -2.0, -2.0), g0));
+  v128.store(d, g0); d += pos;
+  v128.store(d, u0_1); d += pos;
+  v128.store(d, u0_2); d += pos;
+  v128.store(d, u0_3); d += pos;
+  v128.store(d, u0_4); d += pos;
+  v128.store(d, g2); d += pos;
+  const u1_1e = f32x4.add(r1_0, r1_2);
+  const u1_1 = f32x4.add(u1_1e, r1_1);
+  const u1_2 = f32x4.sub(u1_1e, r1_1);
+  const u1_3 = madd(r1_2, f32x4(0.25, 0.25, 0.25, 0.25), madd(r1_1, f32x4(0.5, 0.5, 0.5, 0.5), r1_0));
+  const u1_4 = madd(r1_2, f32x4(4.0, 4.0, 4.0, 4.0), madd(r1_1, f32x4(-2.0, -2.0, -2.0, -2.0), r1_0));
+  v128.store(d, r1_0); d += pos;
+  v128.store(d, u1_1); d += pos;
+  v128.store(d, u1_2); d += pos;
+  v128.store(d, u1_3); d += pos;
+  v128.store(d, u1_4); d += pos;
+  v128.store(d, r1_2); d += pos;
+  const u2_1e = f32x4.add(r2_0, r2_2);
+  const u2_1 = f32x4.add(u2_1e, r2_1);
+  const u2_2 = f32x4.sub(u2_1e, r2_1);
+  const u2_3 = madd(r2_2, f32x4(0.25, 0.25, 0.25, 0.25), madd(r2_1, f32x4(0.5, 0.5, 0.5, 0.5), r2_0));
+  const u2_4 = madd(r2_2, f32x4(4.0, 4.0, 4.0, 4.0), madd(r2_1, f32x4(-2.0, -2.0, -2.0, -2.0), r2_0));
+  v128.store(d, r2_0); d += pos;
+  v128.store(d, u2_1); d += pos;
+  v128.store(d, u2_2); d += pos;
+  v128.store(d, u2_3); d += pos;
+  v128.store(d, u2_4); d += pos;
+  v128.store(d, r2_2); d += pos;
+  const u3_1e = f32x4.add(r3_0, r3_2);
+  const u3_1 = f32x4.add(u3_1e, r3_1);
+  const u3_2 = f32x4.sub(u3_1e, r3_1);
+  const u3_3 = madd(r3_2, f32x4(0.25, 0.25, 0.25, 0.25), madd(r3_1, f32x4(0.5, 0.5, 0.5, 0.5), r3_0));
+  const u3_4 = madd(r3_2, f32x4(4.0, 4.0, 4.0, 4.0), madd(r3_1, f32x4(-2.0, -2.0, -2.0, -2.0), r3_0));
+  v128.store(d, r3_0); d += pos;
+  v128.store(d, u3_1); d += pos;
+  v128.store(d, u3_2); d += pos;
+  v128.store(d, u3_3); d += pos;
+  v128.store(d, u3_4); d += pos;
+  v128.store(d, r3_2); d += pos;
+  const u4_1e = f32x4.add(r4_0, r4_2);
+  const u4_1 = f32x4.add(u4_1e, r4_1);
+  const u4_2 = f32x4.sub(u4_1e, r4_1);
+  const u4_3 = madd(r4_2, f32x4(0.25, 0.25, 0.25, 0.25), madd(r4_1, f32x4(0.5, 0.5, 0.5, 0.5), r4_0));
+  const u4_4 = madd(r4_2, f32x4(4.0, 4.0, 4.0, 4.0), madd(r4_1, f32x4(-2.0, -2.0, -2.0, -2.0), r4_0));
+  v128.store(d, r4_0); d += pos;
+  v128.store(d, u4_1); d += pos;
+  v128.store(d, u4_2); d += pos;
+  v128.store(d, u4_3); d += pos;
+  v128.store(d, u4_4); d += pos;
+  v128.store(d, r4_2); d += pos;
+  const u5_1e = f32x4.add(g6, g8);
+  const u5_1 = f32x4.add(u5_1e, g7);
+  const u5_2 = f32x4.sub(u5_1e, g7);
+  const u5_3 = madd(g8, f32x4(0.25, 0.25, 0.25, 0.25), madd(g7, f32x4(0.5, 0.5, 0.5, 0.5), g6));
+  const u5_4 = madd(g8, f32x4(4.0, 4.0, 4.0, 4.0), madd(g7, f32x4(-2.0, -2.0, -2.0, -2.0), g6));
+  v128.store(d, g6); d += pos;
+  v128.store(d, u5_1); d += pos;
+  v128.store(d, u5_2); d += pos;
+  v128.store(d, u5_3); d += pos;
+  v128.store(d, u5_4); d += pos;
+  v128.store(d, g8);
+}
+export function winograd_f4x4_filter_transform_packed(w: usize, bp: usize, cin: i32, cout: i32, co0: i32, co1: i32, ciStart: i32, ciEnd: i32,
+  kcb: i32, upPos: i32, stage: usize, flip: i32): void {
+  const tap = <usize>cin * <usize>cout * 4, pos = <usize>upPos * 4;
+  const np = (co1 - co0 + 7) & ~7, nc = co1 - co0;
+  const rowBytes = <usize>np * 4, stageRow = rowBytes * 9;
+  if (!flip && nc == np && (np & 15) == 0) {
+    // Whole lines, the taps unrolled: each load instruction then walks w with one constant stride (a row of
+    // cout floats per ci), which the stride prefetcher follows (this gather ran at half the speed of the
+    // contiguous one of the data gradient with w cold).
+    for (let o: usize = 0; o < rowBytes; o += 64) {
+      for (let ci = ciStart; ci < ciEnd; ci++) {
+        const f = w + (<usize>ci * <usize>cout + <usize>co0) * 4 + o, d = stage + <usize>(ci - ciStart) * stageRow + o;
+        copyLine(f + 0 * tap, d + 0 * rowBytes);
+        copyLine(f + 1 * tap, d + 1 * rowBytes);
+        copyLine(f + 2 * tap, d + 2 * rowBytes);
+        copyLine(f + 3 * tap, d + 3 * rowBytes);
+        copyLine(f + 4 * tap, d + 4 * rowBytes);
+        copyLine(f + 5 * tap, d + 5 * rowBytes);
+        copyLine(f + 6 * tap, d + 6 * rowBytes);
+        copyLine(f + 7 * tap, d + 7 * rowBytes);
+        copyLine(f + 8 * tap, d + 8 * rowBytes);
+      }
+    }
+  } else if (!flip) {
+    for (let ci = ciStart; ci < ciEnd; ci++) {
+      const from = w + (<usize>ci * <usize>cout + <usize>co0) * 4, to = stage + <usize>(ci - ciStart) * stageRow;
+      for (let k = 0; k < 9; k++) {
+        const f = from + <usize>k * tap, d = to + <usize>k * rowBytes;
+        let j = 0;
+        for (; j + 4 <= nc; j += 4) v128.store(d + <usize>j * 4, v128.load(f + <usize>j * 4));
+        if (j < nc) v128.store(d + <usize>j * 4, ldv(f + <usize>j * 4, nc - j));
+        for (j = (nc + 3) & ~3; j < np; j += 4) v128.store(d + <usize>j * 4, f32x4.splat(0));
+      }
+    }
+  } else {
+    // stage[ci][k][j] = w[8 - k][co0 + j][ci]: rows of w are contiguous over ci; 4x4 transposes.
+    for (let k = 0; k < 9; k++) {
+      const src = w + <usize>(8 - k) * tap, to = stage + <usize>k * rowBytes;
+      for (let j = 0; j < np; j += 4) {
+        const r0 = src + <usize>(co0 + j) * <usize>cin * 4, rs = <usize>cin * 4;
+        let ci = ciStart;
+        if (j + 4 <= nc) {
+          for (; ci + 4 <= ciEnd; ci += 4) {
+            const o = <usize>ci * 4;
+            const x0 = v128.load(r0 + o), x1 = v128.load(r0 + rs + o), x2 = v128.load(r0 + 2 * rs + o), x3 = v128.load(r0 + 3 * rs + o);
+            const t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7);
+            const t2 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5), t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
+            const d = to + <usize>(ci - ciStart) * stageRow + <usize>j * 4;
+            v128.store(d, v128.shuffle<f32>(t0, t2, 0, 1, 4, 5));
+            v128.store(d + stageRow, v128.shuffle<f32>(t0, t2, 2, 3, 6, 7));
+            v128.store(d + 2 * stageRow, v128.shuffle<f32>(t1, t3, 0, 1, 4, 5));
+            v128.store(d + 3 * stageRow, v128.shuffle<f32>(t1, t3, 2, 3, 6, 7));
+          }
+        }
+        for (; ci < ciEnd; ci++) {
+          const d = to + <usize>(ci - ciStart) * stageRow + <usize>j * 4;
+          for (let q = 0; q < 4; q++) {
+            store<f32>(d + <usize>q * 4, j + q < nc ? load<f32>(r0 + <usize>q * rs + <usize>ci * 4) : 0);
+          }
+        }
+      }
+    }
+  }
+  for (let ci = ciStart; ci < ciEnd; ci++) {
+    const pc = ci / kcb * kcb, kc = min(kcb, cin - pc);
+    const row = bp + (<usize>pc * <usize>np + <usize>(ci - pc) * 8) * 4, sl = <usize>kc * 32;
+    const src = stage + <usize>(ci - ciStart) * stageRow;
+    for (let j = 0; j < np; j += 8) {
+      const dst = row + <usize>(j >> 3) * sl;
+      wg4_filter_vec_packed(src + <usize>j * 4, rowBytes, dst, pos, 4);
+      wg4_filter_vec_packed(src + <usize>j * 4 + 16, rowBytes, dst + 16, pos, 4);
+    }
   }
 }
 
@@ -388,17 +785,26 @@ export function winograd_f4x4_input_transform(x: usize, v: usize, h: i32, w: i32
       if (c < cin) wg4_input_vec(src + <usize>c * 4, rs, cs, dst + <usize>c * 4, pos, scratch, cin - c);
       continue;
     }
-    // Border tile: copy the patch with zeros outside the image into scratch, then transform from there.
-    for (let c = 0; c < cin; c += 4) {
-      const n = min(4, cin - c);
-      for (let i = 0; i < 6; i++) {
-        const yy = y0 + i;
-        for (let j = 0; j < 6; j++) {
-          const xx = x0 + j;
-          const inside = yy >= 0 && yy < h && xx >= 0 && xx < w;
-          const val = inside ? ldv(img + <usize>yy * rs + <usize>xx * cs + <usize>c * 4, n) : f32x4.splat(0);
-          v128.store(patch + <usize>(i * 6 + j) * 16, val);
-        }
+    // Border tile: the patch with zeros outside the image, in scratch, then transformed from there. The zeros
+    // are written once per tile and only the pixels inside are copied per channel group (the inside test per
+    // pixel and group cost a third of the 4x4 maps' input transform, where every tile is a border tile).
+    const i0 = max(0, -y0), i1 = min(6, h - y0), j0 = max(0, -x0), j1 = min(6, w - x0);
+    for (let k = 0; k < 36; k++) v128.store(patch + <usize>k * 16, f32x4.splat(0));
+    // Whole channel groups with n = 4 spelled out, so every load and store inside folds to a full vector (a run-time
+    // n kept a lane-count branch in each of them).
+    let c = 0;
+    for (; c + 4 <= cin; c += 4) {
+      for (let i = i0; i < i1; i++) {
+        const from = img + <usize>(y0 + i) * rs + <usize>c * 4, to = patch + <usize>(i * 6) * 16;
+        for (let j = j0; j < j1; j++) v128.store(to + <usize>j * 16, v128.load(from + <usize>(x0 + j) * cs));
+      }
+      wg4_input_vec(patch, 96, 16, dst + <usize>c * 4, pos, scratch, 4);
+    }
+    if (c < cin) {
+      const n = cin - c;
+      for (let i = i0; i < i1; i++) {
+        const from = img + <usize>(y0 + i) * rs + <usize>c * 4, to = patch + <usize>(i * 6) * 16;
+        for (let j = j0; j < j1; j++) v128.store(to + <usize>j * 16, ldv(from + <usize>(x0 + j) * cs, n));
       }
       wg4_input_vec(patch, 96, 16, dst + <usize>c * 4, pos, scratch, n);
     }
@@ -408,39 +814,61 @@ export function winograd_f4x4_input_transform(x: usize, v: usize, h: i32, w: i32
 // y = A^T M A (+ bias) (ReLU) for tiles in [tileStart, tileEnd); only the pixels inside oh x ow are written.
 // flags: 1 = add bias, 2 = ReLU. M is a workspace with slack after it, so full-vector loads past a channel
 // tail are safe; stores to y take only the n valid lanes.
+// scaled: M holds the unscaled U' products of the column-blocked forward, so (A^T D) replaces A^T (a constant
+// after inlining).
 @inline function wg4_output_vec(src: usize, pos: usize, t1: usize, out: usize, rs: usize, cs: usize, rows: i32, cols: i32,
-  vb: v128, relu: bool, n: i32): void {
-  for (let j = 0; j < 6; j++) wg4_at(src + <usize>j * pos, pos * 6, t1 + <usize>j * 16, 96, 4, 4);
+  vb: v128, relu: bool, n: i32, scaled: bool): void {
+  for (let j = 0; j < 6; j++) {
+    if (scaled) wg4_ats(src + <usize>j * pos, pos * 6, t1 + <usize>j * 16, 96, 4, 4);
+    else wg4_at(src + <usize>j * pos, pos * 6, t1 + <usize>j * 16, 96, 4, 4);
+  }
   if (rows == 4 && cols == 4) {
-    for (let i = 0; i < 4; i++) wg4_at_epi(t1 + <usize>i * 96, 16, out + <usize>i * rs, cs, 4, n, vb, relu);
+    for (let i = 0; i < 4; i++) {
+      if (scaled) wg4_ats_epi(t1 + <usize>i * 96, 16, out + <usize>i * rs, cs, 4, n, vb, relu);
+      else wg4_at_epi(t1 + <usize>i * 96, 16, out + <usize>i * rs, cs, 4, n, vb, relu);
+    }
     return;
   }
   const t2 = t1 + 384;
-  for (let i = 0; i < 4; i++) wg4_at(t1 + <usize>i * 96, 16, t2 + <usize>i * 64, 16, 4, 4);
+  for (let i = 0; i < 4; i++) {
+    if (scaled) wg4_ats(t1 + <usize>i * 96, 16, t2 + <usize>i * 64, 16, 4, 4);
+    else wg4_at(t1 + <usize>i * 96, 16, t2 + <usize>i * 64, 16, 4, 4);
+  }
   for (let i = 0; i < rows; i++) {
     for (let j = 0; j < cols; j++) stv(out + <usize>i * rs + <usize>j * cs, epi(v128.load(t2 + <usize>(i * 4 + j) * 16), vb, relu), n);
   }
 }
 export function winograd_f4x4_output_transform(mm: usize, y: usize, bias: usize, oh: i32, ow: i32, cout: i32, tilesH: i32, tilesW: i32,
   tileStart: i32, tileEnd: i32, chunkStart: i32, posStride: i32, flags: i32, scratch: usize): void {
+  wg4_output_tiles(mm, cout, y, bias, oh, ow, cout, cout, tilesH, tilesW, tileStart, tileEnd, chunkStart, posStride, flags, scratch, false);
+}
+// The output transform of channels [0, nc) of y (pixels cout channels apart; y and bias point at the first one) from
+// an M whose tile rows are ldm floats apart and whose products are of the unscaled U' (applies (A^T D)): the
+// column-blocked forward's M holds one block of channels.
+export function winograd_f4x4_output_transform_cols(mm: usize, ldm: i32, y: usize, bias: usize, oh: i32, ow: i32, cout: i32, nc: i32,
+  tilesH: i32, tilesW: i32, tileStart: i32, tileEnd: i32, posStride: i32, flags: i32, scratch: usize): void {
+  wg4_output_tiles(mm, ldm, y, bias, oh, ow, cout, nc, tilesH, tilesW, tileStart, tileEnd, tileStart, posStride, flags, scratch, true);
+}
+@inline function wg4_output_tiles(mm: usize, ldm: i32, y: usize, bias: usize, oh: i32, ow: i32, cout: i32, nc: i32, tilesH: i32,
+  tilesW: i32, tileStart: i32, tileEnd: i32, chunkStart: i32, posStride: i32, flags: i32, scratch: usize, scaled: bool): void {
   const pos = <usize>posStride * 4;
-  const cs = <usize>cout * 4, rs = <usize>ow * cs;
+  const cs = <usize>cout * 4, rs = <usize>ow * cs, ms = <usize>ldm * 4;
   const zero = f32x4.splat(0);
   const hasBias = (flags & 1) != 0, relu = (flags & 2) != 0;
   for (let tile = tileStart; tile < tileEnd; tile++) {
     const b = tile / (tilesH * tilesW), r = tile % (tilesH * tilesW);
     const y0 = (r / tilesW) * 4, x0 = (r % tilesW) * 4;
     const rows = min(4, oh - y0), cols = min(4, ow - x0);
-    const src = mm + <usize>(tile - chunkStart) * cs;
+    const src = mm + <usize>(tile - chunkStart) * ms;
     const out = y + (<usize>b * <usize>oh + <usize>y0) * rs + <usize>x0 * cs;
     let c = 0;
-    for (; c + 4 <= cout; c += 4) {
+    for (; c + 4 <= nc; c += 4) {
       const vb = hasBias ? v128.load(bias + <usize>c * 4) : zero;
-      wg4_output_vec(src + <usize>c * 4, pos, scratch, out + <usize>c * 4, rs, cs, rows, cols, vb, relu, 4);
+      wg4_output_vec(src + <usize>c * 4, pos, scratch, out + <usize>c * 4, rs, cs, rows, cols, vb, relu, 4, scaled);
     }
-    if (c < cout) {
-      const vb = hasBias ? ldv(bias + <usize>c * 4, cout - c) : zero;
-      wg4_output_vec(src + <usize>c * 4, pos, scratch, out + <usize>c * 4, rs, cs, rows, cols, vb, relu, cout - c);
+    if (c < nc) {
+      const vb = hasBias ? ldv(bias + <usize>c * 4, nc - c) : zero;
+      wg4_output_vec(src + <usize>c * 4, pos, scratch, out + <usize>c * 4, rs, cs, rows, cols, vb, relu, nc - c, scaled);
     }
   }
 }
@@ -578,6 +1006,40 @@ export function winograd_f4x4_output_adjoint(dy: usize, dm: usize, oh: i32, ow: 
   stv(d + 6 * ds, madd(i5, f32x4(-0.03125, -0.03125, -0.03125, -0.03125), madd(i4, f32x4(0.0625, 0.0625, 0.0625, 0.0625), madd(i3, f32x4(-0.125, -0.125, -0.125, -0.125), madd(i2, f32x4(0.25, 0.25, 0.25, 0.25), madd(i1, f32x4(-0.5, -0.5, -0.5, -0.5), i0))))), ns);
   stv(d + 7 * ds, i5, ns);
 }
+// output transform (A^T D) (6x8) for the unscaled U' of the column-blocked forward
+@inline function wg6_ats(s: usize, ss: usize, d: usize, ds: usize, nl: i32, ns: i32): void {
+  const i0 = ldv(s + 0 * ss, nl);
+  const i1 = ldv(s + 1 * ss, nl);
+  const i2 = ldv(s + 2 * ss, nl);
+  const i3 = ldv(s + 3 * ss, nl);
+  const i4 = ldv(s + 4 * ss, nl);
+  const i5 = ldv(s + 5 * ss, nl);
+  const i6 = ldv(s + 6 * ss, nl);
+  const i7 = ldv(s + 7 * ss, nl);
+  stv(d + 0 * ds, madd(i6, f32x4(0.7111111283302307, 0.7111111283302307, 0.7111111283302307, 0.7111111283302307), madd(i5, f32x4(0.7111111283302307, 0.7111111283302307, 0.7111111283302307, 0.7111111283302307), madd(i4, f32x4(0.011111111380159855, 0.011111111380159855, 0.011111111380159855, 0.011111111380159855), madd(i3, f32x4(0.011111111380159855, 0.011111111380159855, 0.011111111380159855, 0.011111111380159855), madd(i2, f32x4(0.2222222238779068, 0.2222222238779068, 0.2222222238779068, 0.2222222238779068), madd(i1, f32x4(0.2222222238779068, 0.2222222238779068, 0.2222222238779068, 0.2222222238779068), i0)))))), ns);
+  stv(d + 1 * ds, madd(i6, f32x4(-0.35555556416511536, -0.35555556416511536, -0.35555556416511536, -0.35555556416511536), madd(i5, f32x4(0.35555556416511536, 0.35555556416511536, 0.35555556416511536, 0.35555556416511536), madd(i4, f32x4(-0.02222222276031971, -0.02222222276031971, -0.02222222276031971, -0.02222222276031971), madd(i3, f32x4(0.02222222276031971, 0.02222222276031971, 0.02222222276031971, 0.02222222276031971), madd(i2, f32x4(-0.2222222238779068, -0.2222222238779068, -0.2222222238779068, -0.2222222238779068), f32x4.mul(i1, f32x4(0.2222222238779068, 0.2222222238779068, 0.2222222238779068, 0.2222222238779068))))))), ns);
+  stv(d + 2 * ds, madd(i6, f32x4(0.17777778208255768, 0.17777778208255768, 0.17777778208255768, 0.17777778208255768), madd(i5, f32x4(0.17777778208255768, 0.17777778208255768, 0.17777778208255768, 0.17777778208255768), madd(i4, f32x4(0.04444444552063942, 0.04444444552063942, 0.04444444552063942, 0.04444444552063942), madd(i3, f32x4(0.04444444552063942, 0.04444444552063942, 0.04444444552063942, 0.04444444552063942), madd(i2, f32x4(0.2222222238779068, 0.2222222238779068, 0.2222222238779068, 0.2222222238779068), f32x4.mul(i1, f32x4(0.2222222238779068, 0.2222222238779068, 0.2222222238779068, 0.2222222238779068))))))), ns);
+  stv(d + 3 * ds, madd(i6, f32x4(-0.08888889104127884, -0.08888889104127884, -0.08888889104127884, -0.08888889104127884), madd(i5, f32x4(0.08888889104127884, 0.08888889104127884, 0.08888889104127884, 0.08888889104127884), madd(i4, f32x4(-0.08888889104127884, -0.08888889104127884, -0.08888889104127884, -0.08888889104127884), madd(i3, f32x4(0.08888889104127884, 0.08888889104127884, 0.08888889104127884, 0.08888889104127884), madd(i2, f32x4(-0.2222222238779068, -0.2222222238779068, -0.2222222238779068, -0.2222222238779068), f32x4.mul(i1, f32x4(0.2222222238779068, 0.2222222238779068, 0.2222222238779068, 0.2222222238779068))))))), ns);
+  stv(d + 4 * ds, madd(i6, f32x4(0.04444444552063942, 0.04444444552063942, 0.04444444552063942, 0.04444444552063942), madd(i5, f32x4(0.04444444552063942, 0.04444444552063942, 0.04444444552063942, 0.04444444552063942), madd(i4, f32x4(0.17777778208255768, 0.17777778208255768, 0.17777778208255768, 0.17777778208255768), madd(i3, f32x4(0.17777778208255768, 0.17777778208255768, 0.17777778208255768, 0.17777778208255768), madd(i2, f32x4(0.2222222238779068, 0.2222222238779068, 0.2222222238779068, 0.2222222238779068), f32x4.mul(i1, f32x4(0.2222222238779068, 0.2222222238779068, 0.2222222238779068, 0.2222222238779068))))))), ns);
+  stv(d + 5 * ds, madd(i6, f32x4(-0.02222222276031971, -0.02222222276031971, -0.02222222276031971, -0.02222222276031971), madd(i5, f32x4(0.02222222276031971, 0.02222222276031971, 0.02222222276031971, 0.02222222276031971), madd(i4, f32x4(-0.35555556416511536, -0.35555556416511536, -0.35555556416511536, -0.35555556416511536), madd(i3, f32x4(0.35555556416511536, 0.35555556416511536, 0.35555556416511536, 0.35555556416511536), madd(i2, f32x4(-0.2222222238779068, -0.2222222238779068, -0.2222222238779068, -0.2222222238779068), madd(i1, f32x4(0.2222222238779068, 0.2222222238779068, 0.2222222238779068, 0.2222222238779068), i7)))))), ns);
+}
+// the same with the bias + ReLU epilogue
+@inline function wg6_ats_epi(s: usize, ss: usize, d: usize, ds: usize, nl: i32, ns: i32, vb: v128, relu: bool): void {
+  const i0 = ldv(s + 0 * ss, nl);
+  const i1 = ldv(s + 1 * ss, nl);
+  const i2 = ldv(s + 2 * ss, nl);
+  const i3 = ldv(s + 3 * ss, nl);
+  const i4 = ldv(s + 4 * ss, nl);
+  const i5 = ldv(s + 5 * ss, nl);
+  const i6 = ldv(s + 6 * ss, nl);
+  const i7 = ldv(s + 7 * ss, nl);
+  stv(d + 0 * ds, epi(madd(i6, f32x4(0.7111111283302307, 0.7111111283302307, 0.7111111283302307, 0.7111111283302307), madd(i5, f32x4(0.7111111283302307, 0.7111111283302307, 0.7111111283302307, 0.7111111283302307), madd(i4, f32x4(0.011111111380159855, 0.011111111380159855, 0.011111111380159855, 0.011111111380159855), madd(i3, f32x4(0.011111111380159855, 0.011111111380159855, 0.011111111380159855, 0.011111111380159855), madd(i2, f32x4(0.2222222238779068, 0.2222222238779068, 0.2222222238779068, 0.2222222238779068), madd(i1, f32x4(0.2222222238779068, 0.2222222238779068, 0.2222222238779068, 0.2222222238779068), i0)))))), vb, relu), ns);
+  stv(d + 1 * ds, epi(madd(i6, f32x4(-0.35555556416511536, -0.35555556416511536, -0.35555556416511536, -0.35555556416511536), madd(i5, f32x4(0.35555556416511536, 0.35555556416511536, 0.35555556416511536, 0.35555556416511536), madd(i4, f32x4(-0.02222222276031971, -0.02222222276031971, -0.02222222276031971, -0.02222222276031971), madd(i3, f32x4(0.02222222276031971, 0.02222222276031971, 0.02222222276031971, 0.02222222276031971), madd(i2, f32x4(-0.2222222238779068, -0.2222222238779068, -0.2222222238779068, -0.2222222238779068), f32x4.mul(i1, f32x4(0.2222222238779068, 0.2222222238779068, 0.2222222238779068, 0.2222222238779068))))))), vb, relu), ns);
+  stv(d + 2 * ds, epi(madd(i6, f32x4(0.17777778208255768, 0.17777778208255768, 0.17777778208255768, 0.17777778208255768), madd(i5, f32x4(0.17777778208255768, 0.17777778208255768, 0.17777778208255768, 0.17777778208255768), madd(i4, f32x4(0.04444444552063942, 0.04444444552063942, 0.04444444552063942, 0.04444444552063942), madd(i3, f32x4(0.04444444552063942, 0.04444444552063942, 0.04444444552063942, 0.04444444552063942), madd(i2, f32x4(0.2222222238779068, 0.2222222238779068, 0.2222222238779068, 0.2222222238779068), f32x4.mul(i1, f32x4(0.2222222238779068, 0.2222222238779068, 0.2222222238779068, 0.2222222238779068))))))), vb, relu), ns);
+  stv(d + 3 * ds, epi(madd(i6, f32x4(-0.08888889104127884, -0.08888889104127884, -0.08888889104127884, -0.08888889104127884), madd(i5, f32x4(0.08888889104127884, 0.08888889104127884, 0.08888889104127884, 0.08888889104127884), madd(i4, f32x4(-0.08888889104127884, -0.08888889104127884, -0.08888889104127884, -0.08888889104127884), madd(i3, f32x4(0.08888889104127884, 0.08888889104127884, 0.08888889104127884, 0.08888889104127884), madd(i2, f32x4(-0.2222222238779068, -0.2222222238779068, -0.2222222238779068, -0.2222222238779068), f32x4.mul(i1, f32x4(0.2222222238779068, 0.2222222238779068, 0.2222222238779068, 0.2222222238779068))))))), vb, relu), ns);
+  stv(d + 4 * ds, epi(madd(i6, f32x4(0.04444444552063942, 0.04444444552063942, 0.04444444552063942, 0.04444444552063942), madd(i5, f32x4(0.04444444552063942, 0.04444444552063942, 0.04444444552063942, 0.04444444552063942), madd(i4, f32x4(0.17777778208255768, 0.17777778208255768, 0.17777778208255768, 0.17777778208255768), madd(i3, f32x4(0.17777778208255768, 0.17777778208255768, 0.17777778208255768, 0.17777778208255768), madd(i2, f32x4(0.2222222238779068, 0.2222222238779068, 0.2222222238779068, 0.2222222238779068), f32x4.mul(i1, f32x4(0.2222222238779068, 0.2222222238779068, 0.2222222238779068, 0.2222222238779068))))))), vb, relu), ns);
+  stv(d + 5 * ds, epi(madd(i6, f32x4(-0.02222222276031971, -0.02222222276031971, -0.02222222276031971, -0.02222222276031971), madd(i5, f32x4(0.02222222276031971, 0.02222222276031971, 0.02222222276031971, 0.02222222276031971), madd(i4, f32x4(-0.35555556416511536, -0.35555556416511536, -0.35555556416511536, -0.35555556416511536), madd(i3, f32x4(0.35555556416511536, 0.35555556416511536, 0.35555556416511536, 0.35555556416511536), madd(i2, f32x4(-0.2222222238779068, -0.2222222238779068, -0.2222222238779068, -0.2222222238779068), madd(i1, f32x4(0.2222222238779068, 0.2222222238779068, 0.2222222238779068, 0.2222222238779068), i7)))))), vb, relu), ns);
+}
 
 // U[pos][ci][co] = (G g G^T)[pos] for ci in [ciStart, ciEnd); w is HWIO [3][3][cin][cout].
 @inline function wg6_filter_vec(src: usize, tap: usize, dst: usize, pos: usize, t1: usize, n: i32): void {
@@ -591,6 +1053,268 @@ export function winograd_f6x6_filter_transform(w: usize, u: usize, cin: i32, cou
     let co = 0;
     for (; co + 4 <= cout; co += 4) wg6_filter_vec(w + base + <usize>co * 4, tap, u + base + <usize>co * 4, pos, scratch, 4);
     if (co < cout) wg6_filter_vec(w + base + <usize>co * 4, tap, u + base + <usize>co * 4, pos, scratch, cout - co);
+  }
+}
+
+// The same transform written straight into the tile GEMMs' packed-B layout (gemm_pack_b's, k-block by k-block:
+// block pc at pc * np floats, its 8-column slivers kc * 8 floats apart, row ci - pc of a sliver at (ci - pc) * 8),
+// for GEMM columns [co0, co1) (np = co1 - co0 rounded up to 8; columns past co1 are written as zeros) and GEMM
+// rows [ciStart, ciEnd); positions upPos floats apart. The column-blocked Winograd conv transforms one block of
+// columns at a time into cache and runs the tile GEMMs on it, so U never goes to memory. It writes the unscaled
+// U' = G' g G'^T (see scaledSplit in the generator); winograd_f6x6_output_transform_cols applies the scales.
+// w is HWIO [3][3][a][b]. flip 0 (forward): rows are a = cin, columns b = cout. flip 1 (data gradient): the
+// filter rotated 180 degrees with in and out swapped, rows are b = cin (the layer's cout), columns a = cout.
+// The block's taps are first gathered into stage ([ci][tap][np], (ciEnd - ciStart) * 9 * np floats, zero past
+// co1): in place, a block's rows of w lie cout floats apart within a tap and 4*cin*cout bytes apart across taps;
+// no prefetcher follows that, the same few cache sets take every row, and the transform's work per row hides one
+// miss at most (1 ms of the 256->512 layer's forward), while the plain gather loop keeps many misses in flight.
+@inline function wg6_filter_vec_packed(src: usize, tap: usize, dst: usize, pos: usize, n: i32): void {
+  const g0 = ldv(src + 0 * tap, n);
+  const g1 = ldv(src + 1 * tap, n);
+  const g2 = ldv(src + 2 * tap, n);
+  const g3 = ldv(src + 3 * tap, n);
+  const g4 = ldv(src + 4 * tap, n);
+  const g5 = ldv(src + 5 * tap, n);
+  const g6 = ldv(src + 6 * tap, n);
+  const g7 = ldv(src + 7 * tap, n);
+  const g8 = ldv(src + 8 * tap, n);
+  let d = dst;
+  const r1_0e = f32x4.add(g0, g6);
+  const r1_0 = f32x4.add(r1_0e, g3);
+  const r2_0 = f32x4.sub(r1_0e, g3);
+  const r3_0e = madd(g6, f32x4(4.0, 4.0, 4.0, 4.0), g0);
+  const r3_0 = madd(g3, f32x4(2.0, 2.0, 2.0, 2.0), r3_0e);
+  const r4_0 = madd(g3, f32x4(-2.0, -2.0, -2.0, -2.0), r3_0e);
+  const r5_0e = madd(g6, f32x4(0.25, 0.25, 0.25, 0.25), g0);
+  const r5_0 = madd(g3, f32x4(0.5, 0.5, 0.5, 0.5), r5_0e);
+  const r6_0 = madd(g3, f32x4(-0.5, -0.5, -0.5, -0.5), r5_0e);
+  const r1_1e = f32x4.add(g1, g7);
+  const r1_1 = f32x4.add(r1_1e, g4);
+  const r2_1 = f32x4.sub(r1_1e, g4);
+  const r3_1e = madd(g7, f32x4(4.0, 4.0, 4.0, 4.0), g1);
+  const r3_1 = madd(g4, f32x4(2.0, 2.0, 2.0, 2.0), r3_1e);
+  const r4_1 = madd(g4, f32x4(-2.0, -2.0, -2.0, -2.0), r3_1e);
+  const r5_1e = madd(g7, f32x4(0.25, 0.25, 0.25, 0.25), g1);
+  const r5_1 = madd(g4, f32x4(0.5, 0.5, 0.5, 0.5), r5_1e);
+  const r6_1 = madd(g4, f32x4(-0.5, -0.5, -0.5, -0.5), r5_1e);
+  const r1_2e = f32x4.add(g2, g8);
+  const r1_2 = f32x4.add(r1_2e, g5);
+  const r2_2 = f32x4.sub(r1_2e, g5);
+  const r3_2e = madd(g8, f32x4(4.0, 4.0, 4.0, 4.0), g2);
+  const r3_2 = madd(g5, f32x4(2.0, 2.0, 2.0, 2.0), r3_2e);
+  const r4_2 = madd(g5, f32x4(-2.0, -2.0, -2.0, -2.0), r3_2e);
+  const r5_2e = madd(g8, f32x4(0.25, 0.25, 0.25, 0.25), g2);
+  const r5_2 = madd(g5, f32x4(0.5, 0.5, 0.5, 0.5), r5_2e);
+  const r6_2 = madd(g5, f32x4(-0.5, -0.5, -0.5, -0.5), r5_2e);
+  const u0_1e = f32x4.add(g0, g2);
+  const u0_1 = f32x4.add(u0_1e, g1);
+  const u0_2 = f32x4.sub(u0_1e, g1);
+  const u0_3e = madd(g2, f32x4(4.0, 4.0, 4.0, 4.0), g0);
+  const u0_3 = madd(g1, f32x4(2.0, 2.0, 2.0, 2.0), u0_3e);
+  const u0_4 = madd(g1, f32x4(-2.0, -2.0, -2.0, -2.0), u0_3e);
+  const u0_5e = madd(g2, f32x4(0.25, 0.25, 0.25, 0.25), g0);
+  const u0_5 = madd(g1, f32x4(0.5, 0.5, 0.5, 0.5), u0_5e);
+  const u0_6 = madd(g1, f32x4(-0.5, -0.5, -0.5, -0.5), u0_5e);
+  v128.store(d, g0); d += pos;
+  v128.store(d, u0_1); d += pos;
+  v128.store(d, u0_2); d += pos;
+  v128.store(d, u0_3); d += pos;
+  v128.store(d, u0_4); d += pos;
+  v128.store(d, u0_5); d += pos;
+  v128.store(d, u0_6); d += pos;
+  v128.store(d, g2); d += pos;
+  const u1_1e = f32x4.add(r1_0, r1_2);
+  const u1_1 = f32x4.add(u1_1e, r1_1);
+  const u1_2 = f32x4.sub(u1_1e, r1_1);
+  const u1_3e = madd(r1_2, f32x4(4.0, 4.0, 4.0, 4.0), r1_0);
+  const u1_3 = madd(r1_1, f32x4(2.0, 2.0, 2.0, 2.0), u1_3e);
+  const u1_4 = madd(r1_1, f32x4(-2.0, -2.0, -2.0, -2.0), u1_3e);
+  const u1_5e = madd(r1_2, f32x4(0.25, 0.25, 0.25, 0.25), r1_0);
+  const u1_5 = madd(r1_1, f32x4(0.5, 0.5, 0.5, 0.5), u1_5e);
+  const u1_6 = madd(r1_1, f32x4(-0.5, -0.5, -0.5, -0.5), u1_5e);
+  v128.store(d, r1_0); d += pos;
+  v128.store(d, u1_1); d += pos;
+  v128.store(d, u1_2); d += pos;
+  v128.store(d, u1_3); d += pos;
+  v128.store(d, u1_4); d += pos;
+  v128.store(d, u1_5); d += pos;
+  v128.store(d, u1_6); d += pos;
+  v128.store(d, r1_2); d += pos;
+  const u2_1e = f32x4.add(r2_0, r2_2);
+  const u2_1 = f32x4.add(u2_1e, r2_1);
+  const u2_2 = f32x4.sub(u2_1e, r2_1);
+  const u2_3e = madd(r2_2, f32x4(4.0, 4.0, 4.0, 4.0), r2_0);
+  const u2_3 = madd(r2_1, f32x4(2.0, 2.0, 2.0, 2.0), u2_3e);
+  const u2_4 = madd(r2_1, f32x4(-2.0, -2.0, -2.0, -2.0), u2_3e);
+  const u2_5e = madd(r2_2, f32x4(0.25, 0.25, 0.25, 0.25), r2_0);
+  const u2_5 = madd(r2_1, f32x4(0.5, 0.5, 0.5, 0.5), u2_5e);
+  const u2_6 = madd(r2_1, f32x4(-0.5, -0.5, -0.5, -0.5), u2_5e);
+  v128.store(d, r2_0); d += pos;
+  v128.store(d, u2_1); d += pos;
+  v128.store(d, u2_2); d += pos;
+  v128.store(d, u2_3); d += pos;
+  v128.store(d, u2_4); d += pos;
+  v128.store(d, u2_5); d += pos;
+  v128.store(d, u2_6); d += pos;
+  v128.store(d, r2_2); d += pos;
+  const u3_1e = f32x4.add(r3_0, r3_2);
+  const u3_1 = f32x4.add(u3_1e, r3_1);
+  const u3_2 = f32x4.sub(u3_1e, r3_1);
+  const u3_3e = madd(r3_2, f32x4(4.0, 4.0, 4.0, 4.0), r3_0);
+  const u3_3 = madd(r3_1, f32x4(2.0, 2.0, 2.0, 2.0), u3_3e);
+  const u3_4 = madd(r3_1, f32x4(-2.0, -2.0, -2.0, -2.0), u3_3e);
+  const u3_5e = madd(r3_2, f32x4(0.25, 0.25, 0.25, 0.25), r3_0);
+  const u3_5 = madd(r3_1, f32x4(0.5, 0.5, 0.5, 0.5), u3_5e);
+  const u3_6 = madd(r3_1, f32x4(-0.5, -0.5, -0.5, -0.5), u3_5e);
+  v128.store(d, r3_0); d += pos;
+  v128.store(d, u3_1); d += pos;
+  v128.store(d, u3_2); d += pos;
+  v128.store(d, u3_3); d += pos;
+  v128.store(d, u3_4); d += pos;
+  v128.store(d, u3_5); d += pos;
+  v128.store(d, u3_6); d += pos;
+  v128.store(d, r3_2); d += pos;
+  const u4_1e = f32x4.add(r4_0, r4_2);
+  const u4_1 = f32x4.add(u4_1e, r4_1);
+  const u4_2 = f32x4.sub(u4_1e, r4_1);
+  const u4_3e = madd(r4_2, f32x4(4.0, 4.0, 4.0, 4.0), r4_0);
+  const u4_3 = madd(r4_1, f32x4(2.0, 2.0, 2.0, 2.0), u4_3e);
+  const u4_4 = madd(r4_1, f32x4(-2.0, -2.0, -2.0, -2.0), u4_3e);
+  const u4_5e = madd(r4_2, f32x4(0.25, 0.25, 0.25, 0.25), r4_0);
+  const u4_5 = madd(r4_1, f32x4(0.5, 0.5, 0.5, 0.5), u4_5e);
+  const u4_6 = madd(r4_1, f32x4(-0.5, -0.5, -0.5, -0.5), u4_5e);
+  v128.store(d, r4_0); d += pos;
+  v128.store(d, u4_1); d += pos;
+  v128.store(d, u4_2); d += pos;
+  v128.store(d, u4_3); d += pos;
+  v128.store(d, u4_4); d += pos;
+  v128.store(d, u4_5); d += pos;
+  v128.store(d, u4_6); d += pos;
+  v128.store(d, r4_2); d += pos;
+  const u5_1e = f32x4.add(r5_0, r5_2);
+  const u5_1 = f32x4.add(u5_1e, r5_1);
+  const u5_2 = f32x4.sub(u5_1e, r5_1);
+  const u5_3e = madd(r5_2, f32x4(4.0, 4.0, 4.0, 4.0), r5_0);
+  const u5_3 = madd(r5_1, f32x4(2.0, 2.0, 2.0, 2.0), u5_3e);
+  const u5_4 = madd(r5_1, f32x4(-2.0, -2.0, -2.0, -2.0), u5_3e);
+  const u5_5e = madd(r5_2, f32x4(0.25, 0.25, 0.25, 0.25), r5_0);
+  const u5_5 = madd(r5_1, f32x4(0.5, 0.5, 0.5, 0.5), u5_5e);
+  const u5_6 = madd(r5_1, f32x4(-0.5, -0.5, -0.5, -0.5), u5_5e);
+  v128.store(d, r5_0); d += pos;
+  v128.store(d, u5_1); d += pos;
+  v128.store(d, u5_2); d += pos;
+  v128.store(d, u5_3); d += pos;
+  v128.store(d, u5_4); d += pos;
+  v128.store(d, u5_5); d += pos;
+  v128.store(d, u5_6); d += pos;
+  v128.store(d, r5_2); d += pos;
+  const u6_1e = f32x4.add(r6_0, r6_2);
+  const u6_1 = f32x4.add(u6_1e, r6_1);
+  const u6_2 = f32x4.sub(u6_1e, r6_1);
+  const u6_3e = madd(r6_2, f32x4(4.0, 4.0, 4.0, 4.0), r6_0);
+  const u6_3 = madd(r6_1, f32x4(2.0, 2.0, 2.0, 2.0), u6_3e);
+  const u6_4 = madd(r6_1, f32x4(-2.0, -2.0, -2.0, -2.0), u6_3e);
+  const u6_5e = madd(r6_2, f32x4(0.25, 0.25, 0.25, 0.25), r6_0);
+  const u6_5 = madd(r6_1, f32x4(0.5, 0.5, 0.5, 0.5), u6_5e);
+  const u6_6 = madd(r6_1, f32x4(-0.5, -0.5, -0.5, -0.5), u6_5e);
+  v128.store(d, r6_0); d += pos;
+  v128.store(d, u6_1); d += pos;
+  v128.store(d, u6_2); d += pos;
+  v128.store(d, u6_3); d += pos;
+  v128.store(d, u6_4); d += pos;
+  v128.store(d, u6_5); d += pos;
+  v128.store(d, u6_6); d += pos;
+  v128.store(d, r6_2); d += pos;
+  const u7_1e = f32x4.add(g6, g8);
+  const u7_1 = f32x4.add(u7_1e, g7);
+  const u7_2 = f32x4.sub(u7_1e, g7);
+  const u7_3e = madd(g8, f32x4(4.0, 4.0, 4.0, 4.0), g6);
+  const u7_3 = madd(g7, f32x4(2.0, 2.0, 2.0, 2.0), u7_3e);
+  const u7_4 = madd(g7, f32x4(-2.0, -2.0, -2.0, -2.0), u7_3e);
+  const u7_5e = madd(g8, f32x4(0.25, 0.25, 0.25, 0.25), g6);
+  const u7_5 = madd(g7, f32x4(0.5, 0.5, 0.5, 0.5), u7_5e);
+  const u7_6 = madd(g7, f32x4(-0.5, -0.5, -0.5, -0.5), u7_5e);
+  v128.store(d, g6); d += pos;
+  v128.store(d, u7_1); d += pos;
+  v128.store(d, u7_2); d += pos;
+  v128.store(d, u7_3); d += pos;
+  v128.store(d, u7_4); d += pos;
+  v128.store(d, u7_5); d += pos;
+  v128.store(d, u7_6); d += pos;
+  v128.store(d, g8);
+}
+export function winograd_f6x6_filter_transform_packed(w: usize, bp: usize, cin: i32, cout: i32, co0: i32, co1: i32, ciStart: i32, ciEnd: i32,
+  kcb: i32, upPos: i32, stage: usize, flip: i32): void {
+  const tap = <usize>cin * <usize>cout * 4, pos = <usize>upPos * 4;
+  const np = (co1 - co0 + 7) & ~7, nc = co1 - co0;
+  const rowBytes = <usize>np * 4, stageRow = rowBytes * 9;
+  if (!flip && nc == np && (np & 15) == 0) {
+    // Whole lines, the taps unrolled: each load instruction then walks w with one constant stride (a row of
+    // cout floats per ci), which the stride prefetcher follows (this gather ran at half the speed of the
+    // contiguous one of the data gradient with w cold).
+    for (let o: usize = 0; o < rowBytes; o += 64) {
+      for (let ci = ciStart; ci < ciEnd; ci++) {
+        const f = w + (<usize>ci * <usize>cout + <usize>co0) * 4 + o, d = stage + <usize>(ci - ciStart) * stageRow + o;
+        copyLine(f + 0 * tap, d + 0 * rowBytes);
+        copyLine(f + 1 * tap, d + 1 * rowBytes);
+        copyLine(f + 2 * tap, d + 2 * rowBytes);
+        copyLine(f + 3 * tap, d + 3 * rowBytes);
+        copyLine(f + 4 * tap, d + 4 * rowBytes);
+        copyLine(f + 5 * tap, d + 5 * rowBytes);
+        copyLine(f + 6 * tap, d + 6 * rowBytes);
+        copyLine(f + 7 * tap, d + 7 * rowBytes);
+        copyLine(f + 8 * tap, d + 8 * rowBytes);
+      }
+    }
+  } else if (!flip) {
+    for (let ci = ciStart; ci < ciEnd; ci++) {
+      const from = w + (<usize>ci * <usize>cout + <usize>co0) * 4, to = stage + <usize>(ci - ciStart) * stageRow;
+      for (let k = 0; k < 9; k++) {
+        const f = from + <usize>k * tap, d = to + <usize>k * rowBytes;
+        let j = 0;
+        for (; j + 4 <= nc; j += 4) v128.store(d + <usize>j * 4, v128.load(f + <usize>j * 4));
+        if (j < nc) v128.store(d + <usize>j * 4, ldv(f + <usize>j * 4, nc - j));
+        for (j = (nc + 3) & ~3; j < np; j += 4) v128.store(d + <usize>j * 4, f32x4.splat(0));
+      }
+    }
+  } else {
+    // stage[ci][k][j] = w[8 - k][co0 + j][ci]: rows of w are contiguous over ci; 4x4 transposes.
+    for (let k = 0; k < 9; k++) {
+      const src = w + <usize>(8 - k) * tap, to = stage + <usize>k * rowBytes;
+      for (let j = 0; j < np; j += 4) {
+        const r0 = src + <usize>(co0 + j) * <usize>cin * 4, rs = <usize>cin * 4;
+        let ci = ciStart;
+        if (j + 4 <= nc) {
+          for (; ci + 4 <= ciEnd; ci += 4) {
+            const o = <usize>ci * 4;
+            const x0 = v128.load(r0 + o), x1 = v128.load(r0 + rs + o), x2 = v128.load(r0 + 2 * rs + o), x3 = v128.load(r0 + 3 * rs + o);
+            const t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7);
+            const t2 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5), t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
+            const d = to + <usize>(ci - ciStart) * stageRow + <usize>j * 4;
+            v128.store(d, v128.shuffle<f32>(t0, t2, 0, 1, 4, 5));
+            v128.store(d + stageRow, v128.shuffle<f32>(t0, t2, 2, 3, 6, 7));
+            v128.store(d + 2 * stageRow, v128.shuffle<f32>(t1, t3, 0, 1, 4, 5));
+            v128.store(d + 3 * stageRow, v128.shuffle<f32>(t1, t3, 2, 3, 6, 7));
+          }
+        }
+        for (; ci < ciEnd; ci++) {
+          const d = to + <usize>(ci - ciStart) * stageRow + <usize>j * 4;
+          for (let q = 0; q < 4; q++) {
+            store<f32>(d + <usize>q * 4, j + q < nc ? load<f32>(r0 + <usize>q * rs + <usize>ci * 4) : 0);
+          }
+        }
+      }
+    }
+  }
+  for (let ci = ciStart; ci < ciEnd; ci++) {
+    const pc = ci / kcb * kcb, kc = min(kcb, cin - pc);
+    const row = bp + (<usize>pc * <usize>np + <usize>(ci - pc) * 8) * 4, sl = <usize>kc * 32;
+    const src = stage + <usize>(ci - ciStart) * stageRow;
+    for (let j = 0; j < np; j += 8) {
+      const dst = row + <usize>(j >> 3) * sl;
+      wg6_filter_vec_packed(src + <usize>j * 4, rowBytes, dst, pos, 4);
+      wg6_filter_vec_packed(src + <usize>j * 4 + 16, rowBytes, dst + 16, pos, 4);
+    }
   }
 }
 
@@ -639,17 +1363,26 @@ export function winograd_f6x6_input_transform(x: usize, v: usize, h: i32, w: i32
       if (c < cin) wg6_input_vec(src + <usize>c * 4, rs, cs, dst + <usize>c * 4, pos, scratch, cin - c);
       continue;
     }
-    // Border tile: copy the patch with zeros outside the image into scratch, then transform from there.
-    for (let c = 0; c < cin; c += 4) {
-      const n = min(4, cin - c);
-      for (let i = 0; i < 8; i++) {
-        const yy = y0 + i;
-        for (let j = 0; j < 8; j++) {
-          const xx = x0 + j;
-          const inside = yy >= 0 && yy < h && xx >= 0 && xx < w;
-          const val = inside ? ldv(img + <usize>yy * rs + <usize>xx * cs + <usize>c * 4, n) : f32x4.splat(0);
-          v128.store(patch + <usize>(i * 8 + j) * 16, val);
-        }
+    // Border tile: the patch with zeros outside the image, in scratch, then transformed from there. The zeros
+    // are written once per tile and only the pixels inside are copied per channel group (the inside test per
+    // pixel and group cost a third of the 4x4 maps' input transform, where every tile is a border tile).
+    const i0 = max(0, -y0), i1 = min(8, h - y0), j0 = max(0, -x0), j1 = min(8, w - x0);
+    for (let k = 0; k < 64; k++) v128.store(patch + <usize>k * 16, f32x4.splat(0));
+    // Whole channel groups with n = 4 spelled out, so every load and store inside folds to a full vector (a run-time
+    // n kept a lane-count branch in each of them).
+    let c = 0;
+    for (; c + 4 <= cin; c += 4) {
+      for (let i = i0; i < i1; i++) {
+        const from = img + <usize>(y0 + i) * rs + <usize>c * 4, to = patch + <usize>(i * 8) * 16;
+        for (let j = j0; j < j1; j++) v128.store(to + <usize>j * 16, v128.load(from + <usize>(x0 + j) * cs));
+      }
+      wg6_input_vec(patch, 128, 16, dst + <usize>c * 4, pos, scratch, 4);
+    }
+    if (c < cin) {
+      const n = cin - c;
+      for (let i = i0; i < i1; i++) {
+        const from = img + <usize>(y0 + i) * rs + <usize>c * 4, to = patch + <usize>(i * 8) * 16;
+        for (let j = j0; j < j1; j++) v128.store(to + <usize>j * 16, ldv(from + <usize>(x0 + j) * cs, n));
       }
       wg6_input_vec(patch, 128, 16, dst + <usize>c * 4, pos, scratch, n);
     }
@@ -659,39 +1392,61 @@ export function winograd_f6x6_input_transform(x: usize, v: usize, h: i32, w: i32
 // y = A^T M A (+ bias) (ReLU) for tiles in [tileStart, tileEnd); only the pixels inside oh x ow are written.
 // flags: 1 = add bias, 2 = ReLU. M is a workspace with slack after it, so full-vector loads past a channel
 // tail are safe; stores to y take only the n valid lanes.
+// scaled: M holds the unscaled U' products of the column-blocked forward, so (A^T D) replaces A^T (a constant
+// after inlining).
 @inline function wg6_output_vec(src: usize, pos: usize, t1: usize, out: usize, rs: usize, cs: usize, rows: i32, cols: i32,
-  vb: v128, relu: bool, n: i32): void {
-  for (let j = 0; j < 8; j++) wg6_at(src + <usize>j * pos, pos * 8, t1 + <usize>j * 16, 128, 4, 4);
+  vb: v128, relu: bool, n: i32, scaled: bool): void {
+  for (let j = 0; j < 8; j++) {
+    if (scaled) wg6_ats(src + <usize>j * pos, pos * 8, t1 + <usize>j * 16, 128, 4, 4);
+    else wg6_at(src + <usize>j * pos, pos * 8, t1 + <usize>j * 16, 128, 4, 4);
+  }
   if (rows == 6 && cols == 6) {
-    for (let i = 0; i < 6; i++) wg6_at_epi(t1 + <usize>i * 128, 16, out + <usize>i * rs, cs, 4, n, vb, relu);
+    for (let i = 0; i < 6; i++) {
+      if (scaled) wg6_ats_epi(t1 + <usize>i * 128, 16, out + <usize>i * rs, cs, 4, n, vb, relu);
+      else wg6_at_epi(t1 + <usize>i * 128, 16, out + <usize>i * rs, cs, 4, n, vb, relu);
+    }
     return;
   }
   const t2 = t1 + 768;
-  for (let i = 0; i < 6; i++) wg6_at(t1 + <usize>i * 128, 16, t2 + <usize>i * 96, 16, 4, 4);
+  for (let i = 0; i < 6; i++) {
+    if (scaled) wg6_ats(t1 + <usize>i * 128, 16, t2 + <usize>i * 96, 16, 4, 4);
+    else wg6_at(t1 + <usize>i * 128, 16, t2 + <usize>i * 96, 16, 4, 4);
+  }
   for (let i = 0; i < rows; i++) {
     for (let j = 0; j < cols; j++) stv(out + <usize>i * rs + <usize>j * cs, epi(v128.load(t2 + <usize>(i * 6 + j) * 16), vb, relu), n);
   }
 }
 export function winograd_f6x6_output_transform(mm: usize, y: usize, bias: usize, oh: i32, ow: i32, cout: i32, tilesH: i32, tilesW: i32,
   tileStart: i32, tileEnd: i32, chunkStart: i32, posStride: i32, flags: i32, scratch: usize): void {
+  wg6_output_tiles(mm, cout, y, bias, oh, ow, cout, cout, tilesH, tilesW, tileStart, tileEnd, chunkStart, posStride, flags, scratch, false);
+}
+// The output transform of channels [0, nc) of y (pixels cout channels apart; y and bias point at the first one) from
+// an M whose tile rows are ldm floats apart and whose products are of the unscaled U' (applies (A^T D)): the
+// column-blocked forward's M holds one block of channels.
+export function winograd_f6x6_output_transform_cols(mm: usize, ldm: i32, y: usize, bias: usize, oh: i32, ow: i32, cout: i32, nc: i32,
+  tilesH: i32, tilesW: i32, tileStart: i32, tileEnd: i32, posStride: i32, flags: i32, scratch: usize): void {
+  wg6_output_tiles(mm, ldm, y, bias, oh, ow, cout, nc, tilesH, tilesW, tileStart, tileEnd, tileStart, posStride, flags, scratch, true);
+}
+@inline function wg6_output_tiles(mm: usize, ldm: i32, y: usize, bias: usize, oh: i32, ow: i32, cout: i32, nc: i32, tilesH: i32,
+  tilesW: i32, tileStart: i32, tileEnd: i32, chunkStart: i32, posStride: i32, flags: i32, scratch: usize, scaled: bool): void {
   const pos = <usize>posStride * 4;
-  const cs = <usize>cout * 4, rs = <usize>ow * cs;
+  const cs = <usize>cout * 4, rs = <usize>ow * cs, ms = <usize>ldm * 4;
   const zero = f32x4.splat(0);
   const hasBias = (flags & 1) != 0, relu = (flags & 2) != 0;
   for (let tile = tileStart; tile < tileEnd; tile++) {
     const b = tile / (tilesH * tilesW), r = tile % (tilesH * tilesW);
     const y0 = (r / tilesW) * 6, x0 = (r % tilesW) * 6;
     const rows = min(6, oh - y0), cols = min(6, ow - x0);
-    const src = mm + <usize>(tile - chunkStart) * cs;
+    const src = mm + <usize>(tile - chunkStart) * ms;
     const out = y + (<usize>b * <usize>oh + <usize>y0) * rs + <usize>x0 * cs;
     let c = 0;
-    for (; c + 4 <= cout; c += 4) {
+    for (; c + 4 <= nc; c += 4) {
       const vb = hasBias ? v128.load(bias + <usize>c * 4) : zero;
-      wg6_output_vec(src + <usize>c * 4, pos, scratch, out + <usize>c * 4, rs, cs, rows, cols, vb, relu, 4);
+      wg6_output_vec(src + <usize>c * 4, pos, scratch, out + <usize>c * 4, rs, cs, rows, cols, vb, relu, 4, scaled);
     }
-    if (c < cout) {
-      const vb = hasBias ? ldv(bias + <usize>c * 4, cout - c) : zero;
-      wg6_output_vec(src + <usize>c * 4, pos, scratch, out + <usize>c * 4, rs, cs, rows, cols, vb, relu, cout - c);
+    if (c < nc) {
+      const vb = hasBias ? ldv(bias + <usize>c * 4, nc - c) : zero;
+      wg6_output_vec(src + <usize>c * 4, pos, scratch, out + <usize>c * 4, rs, cs, rows, cols, vb, relu, nc - c, scaled);
     }
   }
 }

@@ -1,11 +1,12 @@
 // The Winograd F(m x m, 3x3) convolution passes: forward, data gradient (forward on dy with the flipped
 // filter) and filter gradient (G^T [sum over tiles V^T dM] G), tiles processed in bounded chunks: fused per
-// thread (assembly/winograd_fused.ts) when the filter fits in cache, else phase by phase.
+// thread (assembly/winograd_fused.ts) when the filter fits in cache, else (forward, few tiles) blocked by output
+// channels with the filter transformed per block, else phase by phase.
 import { type ConvAlgo, type ConvShape, convOutSize } from '../../../backend.js';
 import type { WasmContext } from '../context.js';
 import { splitRange } from '../pool.js';
 import { convLimits, timed } from './conv_im2col.js';
-import { gemmBatchedPtr, gemmBlocks, gemmMr } from './gemm.js';
+import { gemmBatchedPtr, gemmBlocks, gemmMr, gemmTuning } from './gemm.js';
 
 export const WINOGRAD_TILE: Partial<Record<ConvAlgo, 2 | 4 | 6>> = { winograd_f2x2: 2, winograd_f4x4: 4, winograd_f6x6: 6 };
 
@@ -167,12 +168,71 @@ function winogradConv(ctx: WasmContext, m: number, x: number, u: number, uTrans:
   timed('fused', () => ctx.pool.parallel('winograd_fused_forward', args));
 }
 
+/** The column-blocked passes (winograd_colblock_forward): output channels per block, the most filter rows
+ *  transformed and multiplied at a time (k-block; 128 and 64 measured 3% and 8% slower than 256 on 256->512 4x4),
+ *  and the most bytes of packed V (all tiles, all positions), which every block re-reads. Mutable for tests and
+ *  the bench. Measured against the phased path (1 and 2 threads, alternated, also with a TF.js call between so
+ *  caches are cold as in a training step): faster or level on every layer it takes, up to ImageNet's 512->512
+ *  28x28 at batch 4 (14.6 MB of V; forward 1 thread 96.5 -> 91.7 ms, 14x14 38.2 -> 33.8), CIFAR's 256->512 4x4
+ *  10.9 -> 8.6 ms (series). 16 channels per block ran 2-5% faster than 32 (2 threads: finer shares), 64 and 24
+ *  (a partial 8-column sliver pair) slower. */
+export const winogradColBlock = { nb: 16, kc: 256, maxVBytes: 16 << 20 };
+
+/** Whether the forward (or data gradient) takes the column-blocked path: the filter is too large for the fused
+ *  passes and the tiles few enough that their packed V (re-read once per block of output channels) stays small. */
+function colBlockApplies(ctx: WasmContext, m: number, g: Geometry): boolean {
+  const t = m + 2, mr = gemmMr(ctx), { tiles } = tileCount(g, m);
+  if (fusedChunk(ctx, m, tiles, g) !== 0) return false;
+  return t * t * Math.ceil(tiles / mr) * mr * g.cin * 4 <= winogradColBlock.maxVBytes;
+}
+
+/** y = Winograd conv of x with the HWIO filter w (+ bias) (ReLU), or with w rotated 180 degrees and in and out
+ *  swapped when flip (the data gradient: x is dy, y is dx), blocked by output channels: input transform
+ *  of all tiles and V packed once per call, then each thread claims blocks of nb output channels and runs
+ *  filter transform (straight into the GEMM's packed-B layout) -> T*T tile GEMMs -> output transform on them
+ *  (assembly/winograd_fused.ts). The transformed filter (36 x 256 x 512 floats, 18.9 MB, for CIFAR's 256->512
+ *  F(4x4)) is never written to memory, re-read and re-packed, as the phased path does. */
+function winogradConvColBlocks(ctx: WasmContext, m: number, x: number, w: number, flip: boolean, y: number, bias: number, relu: boolean,
+  g: Geometry): void {
+  const t = m + 2, tt = t * t, mr = gemmMr(ctx);
+  const { tilesH, tilesW, tiles } = tileCount(g, m);
+  const nb = Math.max(8, Math.ceil(winogradColBlock.nb / 8) * 8), np = Math.min(nb, Math.ceil(g.cout / 8) * 8);
+  const blocks = Math.ceil(g.cout / nb), jobs = Math.min(ctx.threads, blocks);
+  const kcMax = Math.max(1, Math.min(gemmTuning.kc, winogradColBlock.kc)), kcb = Math.ceil(g.cin / Math.ceil(g.cin / kcMax));
+  const mPad = Math.ceil(tiles / mr) * mr;
+  // V tile-major (winograd_colblock_input), tiles claimed in runs of about a sixteenth of a thread's share.
+  // (tile stride: T*T positions of colblockVPos(cin) floats and a line, see assembly/winograd_fused.ts)
+  const v = ctx.workspace((tiles * (tt * (Math.ceil(g.cin / 4) * 4 + 16) + 16) * 4 + 127) & ~63, SLOT_V), sc = scratch(ctx);
+  const tJobs = tiles * g.cin * tt >= 1 << 15 ? Math.min(ctx.threads, tiles) : 1, tCounter = ctx.workspace(64, SLOT_TRANSFORM_COUNTER);
+  new Int32Array(ctx.memory.buffer, tCounter, 1)[0] = 0;
+  const step = Math.max(1, Math.ceil(tiles / (16 * tJobs)));
+  timed('input_transform', () => ctx.pool.parallel('winograd_colblock_input', Array.from({ length: tJobs }, (_, i) =>
+    [m, x, v, g.h, g.w, g.cin, tilesH, tilesW, g.pad, tiles, sc + i * SCRATCH_BYTES, tCounter, step])));
+  const apPos = mPad * g.cin + 16;
+  const ap = ctx.workspace(tt * apPos * 4 + 64, SLOT_U);
+  parallel(ctx, 'winograd_colblock_pack_v', tt, tt * tiles * g.cin, (s, e) => [m, v, ap, apPos, tiles, g.cin, kcb, mr, s, e]);
+  const upPos = kcb * np + 16, mPos = mPad * np + 16;
+  const bpBytes = (tt * upPos * 4 + 63) & ~63, mBytes = (tt * mPos * 4 + 63) & ~63, stageBytes = (kcb * 9 * np * 4 + 63) & ~63;
+  const perThread = bpBytes + mBytes + stageBytes + 48 * 4 + 64;
+  const ws = ctx.workspace(jobs * perThread, SLOT_PACKED_U), counter = ctx.workspace(64, SLOT_COUNTER);
+  new Int32Array(ctx.memory.buffer, counter, 1)[0] = 0;
+  const flags = (bias ? 1 : 0) | (relu ? 2 : 0);
+  const args = Array.from({ length: jobs }, (_, i) => {
+    const bp = ws + i * perThread;
+    return [m, ap, apPos, w, y, bias, g.oh, g.ow, g.cin, g.cout, tiles, tilesH, tilesW, nb, kcb, mr, bp, upPos, bp + bpBytes, mPos,
+      flags, sc + i * SCRATCH_BYTES, bp + bpBytes + mBytes + stageBytes, counter, blocks, bp + bpBytes + mBytes, flip ? 1 : 0];
+  });
+  timed('colblocks', () => ctx.pool.parallel('winograd_colblock_forward', args));
+}
+
 export function forwardWinograd(ctx: WasmContext, algo: ConvAlgo, x: number, w: number, bias: number, y: number,
   s: ConvShape, relu: boolean): void {
   const m = WINOGRAD_TILE[algo]!;
   const { oh, ow } = convOutSize(s);
+  const g: Geometry = { n: s.n, h: s.h, w: s.w, cin: s.cin, cout: s.cout, oh, ow, pad: s.pad };
+  if (colBlockApplies(ctx, m, g)) { winogradConvColBlocks(ctx, m, x, w, false, y, bias, relu, g); return; }
   const u = filterTransform(ctx, m, w, s.cin, s.cout);
-  winogradConv(ctx, m, x, u, false, y, bias, relu, { n: s.n, h: s.h, w: s.w, cin: s.cin, cout: s.cout, oh, ow, pad: s.pad });
+  winogradConv(ctx, m, x, u, false, y, bias, relu, g);
 }
 
 /** dx = conv(dy, rotate180(w) with in/out swapped, pad 2 - pad): a forward Winograd conv from cout to cin
@@ -182,10 +242,12 @@ export function forwardWinograd(ctx: WasmContext, algo: ConvAlgo, x: number, w: 
 export function backwardDataWinograd(ctx: WasmContext, algo: ConvAlgo, dy: number, w: number, dx: number, s: ConvShape): void {
   const m = WINOGRAD_TILE[algo]!;
   const { oh, ow } = convOutSize(s);
+  const g: Geometry = { n: s.n, h: oh, w: ow, cin: s.cout, cout: s.cin, oh: s.h, ow: s.w, pad: 2 - s.pad };
+  if (colBlockApplies(ctx, m, g)) { winogradConvColBlocks(ctx, m, dy, w, true, dx, 0, false, g); return; }
   const wf = ctx.workspace(9 * s.cin * s.cout * 4 + 64, SLOT_ROT);
   parallel(ctx, 'winograd_flip_filter_3x3', s.cin * s.cout, 9 * s.cin * s.cout, (a, b) => [w, wf, s.cin * s.cout, a, b]);
   const u = filterTransform(ctx, m, wf, s.cin, s.cout);
-  winogradConv(ctx, m, dy, u, true, dx, 0, false, { n: s.n, h: oh, w: ow, cin: s.cout, cout: s.cin, oh: s.h, ow: s.w, pad: 2 - s.pad });
+  winogradConv(ctx, m, dy, u, true, dx, 0, false, g);
 }
 
 /** dw = beta*dw + G^T [sum over tiles V^T dM] G, with V = B^T x B and dM = A dY A^T per tile: fused per
