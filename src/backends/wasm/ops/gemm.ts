@@ -27,7 +27,14 @@ export const GEMM_NR = 8;
  *  gemm_f32_5x8: mul+add needs a temporary per product, so 6x8 spills there (measured 27 vs 41-47
  *  GFLOP/s best-of on 1024^3; 4x8 gave 40). A mr x kc A sliver and a kc x 8 B sliver share L1; the
  *  mc x kc A block sits in L2; the kc x nc B panel in L3. */
-export const gemmTuning = { mrRelaxed: 6, mrSimd: 5, kc: 256, mc: 144, nc: 2048, ...claimDefaults() };
+export const gemmTuning = { mrRelaxed: 6, mrSimd: 5, kc: 256, mc: 144, nc: 2048, ...fewRowDefaults(), ...claimDefaults() };
+/** Depth panel of a thread's GEMM with at most mc rows and op(B) = B^T (the Linear layers' forward, m = batch),
+ *  which gemm_f32 runs as gemm_f32_fewrows: C is reloaded once per panel, so a deeper one saves C traffic
+ *  (batch 64, 4096x4096, 2 threads, alternated: 89 against 83 GFLOP/s with kc 256). With B not transposed (the
+ *  data gradient) packing reads kc rows ldb apart per 16 columns, a page each at ldb 4096, and a deeper panel
+ *  measured no better (1024: 76-81 against 80-83), so those keep kc. fewNcTransB keeps the workspace's B
+ *  part (kc x nc floats, of which the few-row path uses kc x 16) at 2 MB: nc 128-2048 measured alike. */
+function fewRowDefaults() { return { fewKcTransB: 1024, fewNcTransB: 512 }; }
 /** The claiming multi-thread GEMM (gemm_f32_claim): on or off (off: a fixed block of C per thread), the
  *  packed-B budget that sets its column blocks, and its claim sizes: a claim takes (rows left) / (claimDiv
  *  * threads) rows, at least claimMinRows micro-tile rows and at most mc. Off by default: measured on
@@ -54,7 +61,11 @@ export function gemmMr(ctx: WasmContext): number {
 /** Block sizes for an m x n x k problem, balanced so the last block is not a sliver, and the workspace
  *  bytes the AS layout needs for them (see wsB/wsTmp in assembly/gemm.ts). */
 export function gemmBlocks(m: number, n: number, k: number, mr: number): Blocks {
-  const { kc, mc, nc } = gemmTuning;
+  return blocksWith(m, n, k, mr, gemmTuning.kc, gemmTuning.nc);
+}
+
+function blocksWith(m: number, n: number, k: number, mr: number, kc: number, nc: number): Blocks {
+  const { mc } = gemmTuning;
   const kcb = k > 0 ? Math.ceil(k / Math.ceil(k / kc)) : 1;
   const mcb = Math.min(roundUp(mc, mr), roundUp(m, mr));
   const ncb = Math.min(roundUp(nc, GEMM_NR), roundUp(n, GEMM_NR));
@@ -117,11 +128,18 @@ export function gemmPtr(ctx: WasmContext, p: GemmPtrArgs): void {
   if (jobs > 1 && p.k > 0 && gemmTuning.claim && splitM && p.m >= 4 * mr * jobs) { gemmClaim(ctx, p, jobs, mr); return; }
   const ranges = splitM ? splitRange(p.m, jobs, mr) : splitRange(p.n, jobs, GEMM_NR);
   const args = ranges.map(([s, e], t) => {
-    const bl = splitM ? gemmBlocks(e - s, p.n, p.k, mr) : gemmBlocks(p.m, e - s, p.k, mr);
+    const bl = splitM ? ptrBlocks(p, e - s, p.n, mr) : ptrBlocks(p, p.m, e - s, mr);
     const ws = ctx.workspace(bl.bytes, SLOT0 + t);
     return splitM ? subArgs(p, s, e, 0, p.n, ws, bl) : subArgs(p, 0, p.m, s, e, ws, bl);
   });
   ctx.pool.parallel('gemm_f32', args);
+}
+
+/** gemmPtr's blocks for a thread's m x n share: gemmBlocks, with kc = fewKcTransB when m <= mc and B is
+ *  transposed (gemm_f32's gemm_f32_fewrows path, see fewRowDefaults). */
+function ptrBlocks(p: GemmPtrArgs, m: number, n: number, mr: number): Blocks {
+  if (m > roundUp(gemmTuning.mc, mr) || !p.transB) return gemmBlocks(m, n, p.k, mr);
+  return blocksWith(m, n, p.k, mr, gemmTuning.fewKcTransB, gemmTuning.fewNcTransB);
 }
 
 /** gemmPtr on `jobs` threads through gemm_f32_claim: column blocks of op(B) as wide as
