@@ -251,19 +251,22 @@ export function backwardDataWinograd(ctx: WasmContext, algo: ConvAlgo, dy: numbe
 }
 
 /** dw = beta*dw + G^T [sum over tiles V^T dM] G, with V = B^T x B and dM = A dY A^T per tile: fused per
- *  thread where fusedChunk allows, else phase by phase. */
+ *  thread where fusedChunk allows, else phase by phase. (A filter gradient blocked by output channels like the
+ *  forward's column blocks, dU formed and adjoined in cache, measured level with the phased path, not faster, on
+ *  256->512 4x4, 128->256 8x8 at batch 32 and 512->512 4x4, 256->256 8x8 at batch 64: its packing, one more
+ *  barrier and V^T re-read per block ate the gain. Not kept.) */
 export function backwardFilterWinograd(ctx: WasmContext, algo: ConvAlgo, x: number, dy: number, dw: number, s: ConvShape, beta: number): void {
   const m = WINOGRAD_TILE[algo]!;
   const { oh, ow } = convOutSize(s);
   const g: Geometry = { n: s.n, h: s.h, w: s.w, cin: s.cin, cout: s.cout, oh, ow, pad: s.pad };
   const chunk = fusedChunk(ctx, m, tileCount(g, m).tiles, g);
-  if (chunk === 0) backwardFilterPhased(ctx, m, x, dy, dw, g, beta);
-  else backwardFilterFused(ctx, m, x, dy, dw, g, beta, chunk);
+  if (chunk !== 0) backwardFilterFused(ctx, m, x, dy, dw, g, beta, chunk);
+  else backwardFilterPhased(ctx, m, x, dy, dw, g, beta);
 }
 
 /** The filter gradient fused like the forward (same chunks), over fixed blocks of tiles that the threads
- *  claim at run time: block b sums V^T dM over its tiles into its own dU_b, then the filter adjoint adds the
- *  dU_b into dw in block order. Which tiles a dU_b sums, and in what order, must not depend on timing, or
+ *  claim at run time: block b sums V^T dM over its tiles into its own dU_b, then one filter adjoint pass sums the
+ *  dU_b in block order as it loads them. Which tiles a dU_b sums, and in what order, must not depend on timing, or
  *  dw's rounding would differ from run to run and a resumed run would not repeat an uninterrupted one bit
  *  for bit; claiming whole fixed blocks keeps that while a thread the host slows down takes fewer blocks
  *  (fixed shares per thread ran at 1.2-1.6x on 2 threads when the host took time from one core). */
@@ -287,10 +290,10 @@ function backwardFilterFused(ctx: WasmContext, m: number, x: number, dy: number,
     g.pad, chunk, v + i * vBytes, dm + i * mBytes, sc + i * SCRATCH_BYTES, gws + i * gBytes, bl.mcb, bl.kcb, bl.ncb, bl.mr,
     duPos, counter, counter + 64, blocks, duBytes]);
   timed('fused', () => ctx.pool.parallel('winograd_fused_filter_grad', args));
-  for (let b = 0; b < blocks; b++) {
-    parallel(ctx, `winograd_f${m}x${m}_filter_adjoint`, g.cin, g.cin * g.cout * t * t, (a, e, j) =>
-      [du + b * duBytes, dw, g.cin, g.cout, a, e, duPos, b === 0 ? beta : 1, sc + j * SCRATCH_BYTES]);
-  }
+  // One adjoint pass that sums the dU_b in block order (a pass per block re-read and re-wrote dw per block: 0.80 ms
+  // for 6 blocks on 2 threads, 64->128 F(4x4), against 0.26 for 1 block on 1 thread).
+  parallel(ctx, `winograd_f${m}x${m}_filter_adjoint_sum`, g.cin, g.cin * g.cout * t * t, (a, e, j) =>
+    [du, dw, g.cin, g.cout, a, e, 0, g.cout, g.cout, duPos, beta, sc + j * SCRATCH_BYTES, blocks, duBytes]);
 }
 
 /** Block starts (and the end) of the fused filter gradient's tiles for `jobs` threads: one block of all on
@@ -333,6 +336,23 @@ function backwardFilterPhased(ctx: WasmContext, m: number, x: number, dy: number
       batch: t * t, strideA: padStride(cnt * s.cin), strideB: padStride(cnt * s.cout), strideC: padStride(s.cin * s.cout),
     }));
   }
+  // The adjoint staged through a small buffer, position by position (winograd_staged_filter_adjoint).
+  if (phasedAdjoint.staged) {
+    const rows = Math.max(1, Math.floor(phasedAdjoint.stageBytes / (t * t * s.cout * 4)));
+    const stageBytes = (t * t * (rows * s.cout + 16) * 4 + 127) & ~63;
+    const stage = ctx.workspace(ctx.threads * stageBytes, SLOT_ROT);
+    parallel(ctx, 'winograd_staged_filter_adjoint', s.cin, s.cin * s.cout * t * t, (a, b, i) =>
+      [m, du, padStride(s.cin * s.cout), dw, s.cin, s.cout, a, b, beta, sc + i * SCRATCH_BYTES, stage + i * stageBytes, rows]);
+    return;
+  }
   parallel(ctx, `winograd_f${m}x${m}_filter_adjoint`, s.cin, s.cin * s.cout * t * t, (a, b, i) =>
     [du, dw, s.cin, s.cout, a, b, padStride(s.cin * s.cout), beta, sc + i * SCRATCH_BYTES]);
 }
+
+/** The phased filter gradient's adjoint: staged (dU copied, a few rows of input channels and one position at a time,
+ *  into a stage of at most stageBytes per thread, the adjoint then reading the stage) or direct (the T*T positions of
+ *  the out-of-cache dU read as T*T concurrent streams). Same bits either way. Measured (same process, alternated,
+ *  two runs): 256->512 4x4 n32 1 thread 9.7-9.9 ms against 10.3-10.4, 2 threads 5.2-5.3 against 5.4 (the adjoint
+ *  1.33 against 1.48 ms); 512->512 4x4 n64 31.1-32.2 against 32.1-33.5, 16.0-16.8 against 16.2-17.2; the 8x8
+ *  layers level. A 96 KB stage ran 2 threads no faster than direct. Mutable for the bench. */
+export const phasedAdjoint = { staged: true, stageBytes: 256 << 10 };
