@@ -1,4 +1,5 @@
-// Partial-vector loads and stores for channel tails (1..4 lanes of an f32x4), shared by the transform kernels.
+// Partial-vector loads and stores for channel tails (1..4 lanes of an f32x4), shared by the transform kernels
+// (assembly/map2x2.ts and the generated assembly/winograd_gen.ts).
 
 /** Load n (1..4) lanes from p, zeros in the rest. n = 4 folds to one v128.load after inlining. */
 // @ts-ignore: decorator

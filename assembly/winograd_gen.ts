@@ -7,20 +7,11 @@
 // T*T streams a tile writes alias the same cache sets.
 // Channel tails (count not a multiple of 4) go through partial loads/stores; 'scratch' is a per-thread
 // area of at least 4 KiB that the operator hands to each thread.
+import { ldv, stv } from './lanes';
 
 @inline function madd(a: v128, b: v128, c: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
   return f32x4.add(f32x4.mul(a, b), c);
-}
-
-/** Load n (1..4) lanes from p, zeros in the rest. n = 4 folds to one v128.load after inlining. */
-@inline function ldv(p: usize, n: i32): v128 {
-  if (n >= 4) return v128.load(p);
-  let v = f32x4.splat(0);
-  v = v128.load32_lane(p, v, 0);
-  if (n > 1) v = v128.load32_lane(p + 4, v, 1);
-  if (n > 2) v = v128.load32_lane(p + 8, v, 2);
-  return v;
 }
 
 /** Copies the 64 bytes at f to d. */
@@ -33,14 +24,6 @@
 @inline function epi(v: v128, vb: v128, relu: bool): v128 {
   const r = f32x4.add(v, vb);
   return relu ? f32x4.max(r, f32x4.splat(0)) : r;
-}
-
-/** Store n (1..4) lanes of v at p. */
-@inline function stv(p: usize, v: v128, n: i32): void {
-  if (n >= 4) { v128.store(p, v); return; }
-  v128.store32_lane(p, v, 0);
-  if (n > 1) v128.store32_lane(p + 4, v, 1);
-  if (n > 2) v128.store32_lane(p + 8, v, 2);
 }
 
 // ================= F(2x2, 3x3): tile 4x4 =================
