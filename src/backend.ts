@@ -137,6 +137,9 @@ export interface Backend {
   readonly name: string;
   /** Longer identity (wasm build + threads, GPU adapter) for the tuning cache and reports. */
   readonly description: string;
+  /** Fingerprint of the kernel code it runs (wasm binary, WGSL sources), part of the tuning cache's key, so
+   *  times measured with other kernels (an older vggrt) are measured again rather than reused. */
+  readonly kernelsId?: string;
   alloc(length: number): Buf;
   free(buf: Buf): void;
   /** Copy host data into buf starting at element `offset` (default 0). */

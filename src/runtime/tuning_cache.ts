@@ -25,9 +25,10 @@ export function engineIdentity(): string {
   return (globalThis as { navigator?: { userAgent?: string } }).navigator?.userAgent ?? 'unknown-engine';
 }
 
-/** Backend identity for keys: name + description (wasm build and thread count; GPU adapter) + engine. */
-export function backendIdentity(b: { name: string; description: string }, engine = engineIdentity()): string {
-  return `${b.name}|${b.description}|${engine}`;
+/** Backend identity for keys: name + description (wasm build and thread count; GPU adapter) + the kernel code's
+ *  fingerprint + engine. */
+export function backendIdentity(b: { name: string; description: string; kernelsId?: string }, engine = engineIdentity()): string {
+  return `${b.name}|${b.description}|${b.kernelsId ? `${b.kernelsId}|` : ''}${engine}`;
 }
 
 export function shapeKey(s: ConvShape): string {

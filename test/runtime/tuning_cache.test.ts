@@ -1,4 +1,4 @@
-// The tuning cache round-trips through disk, is keyed by backend identity (thread count included), retune
+// The tuning cache round-trips through disk, is keyed by backend identity (thread count and kernel code included), retune
 // refreshes it, and planModel measures once and then plans from the cache without running a kernel.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import * as os from 'node:os';
@@ -24,6 +24,10 @@ test('entries round-trip through the file; a different thread count misses; retu
   assert.is.not(k1, k2);
   assert.is.not(tuningKey({ backend: t1, shape, pass: 'backward_data', algo: 'winograd_f4x4' }), k1);
   assert.is.not(tuningKey({ backend: t1, shape: shapeKey(CIFAR_CONV_LAYERS[2].shape), pass: 'forward', algo: 'winograd_f4x4' }), k1);
+  // Other kernel code (another vggrt version's wasm binary or WGSL) is another identity: its times are not reused.
+  const newer = backendIdentity({ name: 'wasm', description: 'wasm-relaxed-t1', kernelsId: 'wasm:0123abcd-1000' });
+  assert.is.not(newer, t1);
+  assert.is.not(newer, backendIdentity({ name: 'wasm', description: 'wasm-relaxed-t1', kernelsId: 'wasm:0123abce-1000' }));
 
   const a = await TuningCache.open({ dir });
   assert.is(a.get(k1), undefined);

@@ -17,6 +17,19 @@ test('every worker runs its call over the one shared memory', async () => {
   } finally { await be.dispose(); }
 });
 
+test('the backend carries a fingerprint of its kernel binary (the tuning cache keys on it): one per build', async () => {
+  const relaxed = await WasmBackend.create({ threads: 1, build: 'relaxed', memoryMiB: 16 });
+  const again = await WasmBackend.create({ threads: 2, build: 'relaxed', memoryMiB: 16 });
+  const plain = await WasmBackend.create({ threads: 1, build: 'simd', memoryMiB: 16 });
+  try {
+    assert.match(relaxed.kernelsId, /^wasm:[0-9a-f]{8}-\d+$/);
+    assert.is(again.kernelsId, relaxed.kernelsId);
+    assert.is.not(plain.kernelsId, relaxed.kernelsId);
+  } finally {
+    await relaxed.dispose(); await again.dispose(); await plain.dispose();
+  }
+});
+
 test('unknown kernel function is a clear error', async () => {
   const be = await WasmBackend.create({ threads: 2, memoryMiB: 32 });
   try {

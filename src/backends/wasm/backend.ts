@@ -36,7 +36,7 @@ export class WasmBackend implements Backend {
   private disposed = false;
 
   private constructor(readonly pool: ThreadPool, readonly wasmMemory: WebAssembly.Memory, readonly build: WasmBuild,
-    allocator: Allocator) {
+    allocator: Allocator, readonly kernelsId: string) {
     this.alloc_ = allocator;
     this.description = `wasm-${build}-t${pool.threads}`;
     const self = this;
@@ -53,7 +53,7 @@ export class WasmBackend implements Backend {
     const mib = opts.memoryMiB ?? 1024;
     if (!(mib >= 16 && mib <= 4095)) throw new Error(`vggrt wasm: memoryMiB must be in 16..4095, got ${mib}`);
     const build = chooseBuild(opts.build ?? 'auto');
-    const module = await loadModule(build, opts.wasmBaseUrl);
+    const { module, kernelsId } = await loadModule(build, opts.wasmBaseUrl);
     const pages = Math.floor((mib * 1024 * 1024) / PAGE);
     const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
     const instance = new WebAssembly.Instance(module, { env: { memory, abort: () => { throw new Error('abort'); } } });
@@ -61,7 +61,7 @@ export class WasmBackend implements Backend {
     const allocator = new Allocator(Math.max(heapBase, PAGE), pages * PAGE);
     const controlPtr = allocator.alloc(controlBlockBytes(threads));
     const pool = await ThreadPool.create(module, memory, instance, controlPtr, threads);
-    return new WasmBackend(pool, memory, build, allocator);
+    return new WasmBackend(pool, memory, build, allocator, kernelsId);
   }
 
   get threads(): number { return this.pool.threads; }

@@ -1,5 +1,7 @@
 // Loads the AssemblyScript kernel module: probes relaxed SIMD and picks the relaxed or plain-SIMD build.
 
+import { fingerprint } from '../../util/fingerprint.js';
+
 export type WasmBuild = 'relaxed' | 'simd';
 
 // A minimal module with one function using f32x4.relaxed_madd (0xfd 0x105). It validates only where the
@@ -56,7 +58,9 @@ export function chooseBuild(requested: WasmBuild | 'auto' = 'auto'): WasmBuild {
   return requested;
 }
 
-export async function loadModule(build: WasmBuild, baseUrl?: URL): Promise<WebAssembly.Module> {
+/** Compiles the kernel module of `build`; also returns its bytes' fingerprint (the tuning cache keys on it). */
+export async function loadModule(build: WasmBuild, baseUrl?: URL): Promise<{ module: WebAssembly.Module; kernelsId: string }> {
   const url = new URL(`vggrt-${build}.wasm`, baseUrl ?? new URL('../../../../build/', import.meta.url));
-  return WebAssembly.compile(await fetchBytes(url));
+  const bytes = await fetchBytes(url);
+  return { module: await WebAssembly.compile(bytes), kernelsId: `wasm:${fingerprint(bytes)}` };
 }

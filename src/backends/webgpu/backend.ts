@@ -42,6 +42,7 @@ const OUTPUTS: { [K in KernelId]: readonly (keyof KernelArgs[K])[] } = {
 export class WebGpuBackend implements Backend {
   readonly name = 'webgpu';
   readonly description: string;
+  readonly kernelsId: string;
   readonly device: GPUDevice;
   readonly compat: boolean;
   readonly hasTimestamps: boolean;
@@ -66,6 +67,7 @@ export class WebGpuBackend implements Backend {
     this.hasTimestamps = acq.hasTimestamps;
     this.gpuRef = acq.gpuRef;
     this.description = `webgpu-${acq.compat ? 'compat' : 'core'} ${acq.adapterInfo}`;
+    this.kernelsId = `wgsl:${shaders.fingerprint()}`;
     this.pipelines = new PipelineCache(device, shaders);
     this.pool = new BufferPool(device);
     this.batcher = new Batcher(device);

@@ -1,4 +1,5 @@
 // Loads WGSL sources from shaders/<family>.wgsl: fs in Node (relative to the package root), fetch in a browser.
+import { fingerprint } from '../../util/fingerprint.js';
 
 /** Every shader family file; loaded up front so dispatch() can compile synchronously. */
 export const SHADER_FAMILIES = ['gemm', 'gemm_vec4', 'im2col', 'winograd', 'map2x2', 'pool', 'activation', 'norm', 'loss', 'optim', 'reduce'] as const;
@@ -39,6 +40,11 @@ export class ShaderSources {
     }
     const why = this.missing.get(name) ?? 'not loaded';
     throw new Error(`vggrt webgpu: shader ${name}.wgsl is not available (${why}; looked in ${this.baseUrl.href})`);
+  }
+
+  /** Fingerprint of every loaded source, in name order (the tuning cache keys on it). */
+  fingerprint(): string {
+    return fingerprint([...this.sources.keys()].sort().map((k) => `${k}\n${this.sources.get(k)}`).join('\n'));
   }
 
   /** Replaces or adds a source (tests, and experiments with generated WGSL). */
