@@ -49,6 +49,12 @@ class Stepper {
 
   get shapes(): ReturnType<Conv2d['shape']>[] { return [...this.convs.values()].map((c) => c.shape(BATCH)); }
 
+  /** Whether `algo` computes conv layer `id` (winograd_map2x2 only takes 2x2 maps). */
+  applies(id: string, algo: ConvAlgo): boolean {
+    const c = this.convs.get(id);
+    return !!c && algoApplies(algo, c.shape(BATCH));
+  }
+
   /** Switches the conv algorithms (the layer objects read them at every call). */
   set(algos: Algos): void {
     for (const [name, conv] of this.convs) {
@@ -68,13 +74,13 @@ class Stepper {
   }
 }
 
-function neighboursOf(plan: Plan, auto: Algos, allAlgos: boolean): Neighbour[] {
+function neighboursOf(plan: Plan, auto: Algos, allAlgos: boolean, applies: (id: string, algo: ConvAlgo) => boolean): Neighbour[] {
   const out: Neighbour[] = [];
   for (const l of plan.layers) for (const p of PASSES) {
     const e = l.passes[p];
     if (!e) continue;
     const ru = e.runnerUp?.algo as ConvAlgo | undefined;
-    const others = allAlgos ? CONV_ALGOS.filter((a) => a !== auto[l.id][p]) : ru ? [ru] : [];
+    const others = allAlgos ? CONV_ALGOS.filter((a) => a !== auto[l.id][p] && applies(l.id, a)) : ru ? [ru] : [];
     for (const algo of others) out.push({ layer: l.id, pass: p, algo, runnerUp: algo === ru });
   }
   return out;
@@ -149,7 +155,7 @@ export async function studyPlans(be: Backend, label: string, threads: number, qu
     log(`  auto ${median(autoSteps).toFixed(0)} ms; ${[defaults, ...uniform].map((u) => `${u.name} ${median(u.r!.ms).toFixed(0)} (auto/it ${pairedRatio(u.r!).toFixed(3)})`).join(', ')}`);
 
     // 2. Every neighbour once, alternating with auto (a screen: the close ones are re-timed below).
-    const nbs = neighboursOf(plan, auto, !quick);
+    const nbs = neighboursOf(plan, auto, !quick, (id, a) => stepper.applies(id, a));
     const first = await alternate(stepper, auto, nbs.map((n) => withChange(auto, n)), 1, autoSteps);
     const results = new Map(nbs.map((n, i) => [n, first[i]]));
     const ratio = (n: Neighbour) => pairedRatio(results.get(n)!);
