@@ -1,5 +1,6 @@
 // wasm operators (conv family): im2col/col2im and conv forward / data gradient / filter gradient for every
-// algorithm, dispatching to the im2col + GEMM passes (conv_im2col.ts) or the Winograd passes (conv_winograd.ts).
+// algorithm, dispatching to the im2col + GEMM passes (conv_im2col.ts), the Winograd passes (conv_winograd.ts) or
+// the 2x2-map passes (conv_map2x2.ts).
 import { convOutSize } from '../../../backend.js';
 import type { WasmOpTable } from '../context.js';
 import { backwardDataIm2col, backwardFilterIm2col, biasGrad, col2imAll, forwardIm2col, im2colAll } from './conv_im2col.js';
