@@ -392,41 +392,6 @@ function gemm_scale_c(c: usize, m: i32, n: i32, ldc: i32, beta: f32, bias: usize
   }
 }
 
-/** The macro-kernel: every mrS x 8 micro-tile of C(mc x nc) at cblock from a packed mc x kc A block (ap) and a packed
- *  kc x nc B panel (bpk), column slivers outermost so one B sliver stays in L1 across the A block. Also the fused
- *  Winograd tile GEMMs' (assembly/winograd_fused.ts). */
-// @ts-ignore: decorator
-@inline export function gemm_macro(ap: usize, bpk: usize, kc: i32, mc: i32, nc: i32, cblock: usize, ldcb: usize, ldc: i32, mrS: i32,
-  alpha: f32, beta: f32, bias: usize, relu: i32, tmp: usize): void {
-  for (let jr = 0; jr < nc; jr += NR) {
-    const nr = imin(NR, nc - jr);
-    const bs = bpk + <usize>(jr * kc) * 4;
-    const biasT: usize = bias ? bias + (<usize>jr << 2) : 0;
-    const ct = cblock + (<usize>jr << 2);
-    if (mrS == 5) {
-      for (let ir = 0; ir < mc; ir += 5) {
-        gemm_f32_5x8(ap + <usize>(ir * kc) * 4, bs, kc, ct + <usize>ir * ldcb, ldc, imin(5, mc - ir), nr, alpha, beta, biasT, relu, tmp);
-      }
-    } else {
-      for (let ir = 0; ir < mc; ir += MR) {
-        gemm_f32_6x8(ap + <usize>(ir * kc) * 4, bs, kc, ct + <usize>ir * ldcb, ldc, imin(MR, mc - ir), nr, alpha, beta, biasT, relu, tmp);
-      }
-    }
-  }
-}
-
-/** Workspace layout shared with the TS side (src/backends/wasm/ops/gemm.ts gemmBlocks):
- *  [A block mcb x kcb][pad to 64][B panel kcb x ncb][pad to 64][tmp 48 floats]. */
-// @ts-ignore: decorator
-@inline function wsB(ws: usize, mcb: i32, kcb: i32): usize { return (ws + (<usize>(mcb * kcb) << 2) + 63) & ~<usize>63; }
-// @ts-ignore: decorator
-@inline function wsTmp(bws: usize, kcb: i32, ncb: i32): usize { return (bws + (<usize>(kcb * ncb) << 2) + 63) & ~<usize>63; }
-
-/** Columns of op(B) gemm_f32_fewrows packs at a time: 16 = one 64-byte line of each row of B, so with B not
- *  transposed no line is fetched twice (rows of a 4096-wide B fall in one L1 set and would be evicted between
- *  two 8-column slivers). 32 measured the same on the classifier's products. */
-const FEW_COLS: i32 = 16;
-
 /** One pass of the micro-tiles over the rows of a packed A block (mMain rows in mrS-row tiles, then m4 rows in
  *  4-row tiles at ap4) and one packed 8-column B sliver bs, C tile column at ct. */
 // @ts-ignore: decorator
@@ -441,6 +406,30 @@ const FEW_COLS: i32 = 16;
     gemm_f32_4x8(ap4 + <usize>(ir * kc) * 4, bs, kc, ct + <usize>(mMain + ir) * ldcb, ldc, 4, nr, alpha, beta, biasT, relu, tmp);
   }
 }
+
+/** The macro-kernel: every mrS x 8 micro-tile of C(mc x nc) at cblock from a packed mc x kc A block (ap) and a packed
+ *  kc x nc B panel (bpk), column slivers outermost so one B sliver stays in L1 across the A block. Also the fused
+ *  Winograd tile GEMMs' (assembly/winograd_fused.ts). */
+// @ts-ignore: decorator
+@inline export function gemm_macro(ap: usize, bpk: usize, kc: i32, mc: i32, nc: i32, cblock: usize, ldcb: usize, ldc: i32, mrS: i32,
+  alpha: f32, beta: f32, bias: usize, relu: i32, tmp: usize): void {
+  for (let jr = 0; jr < nc; jr += NR) {
+    tiles_column(ap, ap, mc, 0, bpk + <usize>(jr * kc) * 4, kc, cblock + (<usize>jr << 2), ldcb, ldc, mrS, imin(NR, nc - jr),
+      alpha, beta, bias ? bias + (<usize>jr << 2) : 0, relu, tmp);
+  }
+}
+
+/** Workspace layout shared with the TS side (src/backends/wasm/ops/gemm.ts gemmBlocks):
+ *  [A block mcb x kcb][pad to 64][B panel kcb x ncb][pad to 64][tmp 48 floats]. */
+// @ts-ignore: decorator
+@inline function wsB(ws: usize, mcb: i32, kcb: i32): usize { return (ws + (<usize>(mcb * kcb) << 2) + 63) & ~<usize>63; }
+// @ts-ignore: decorator
+@inline function wsTmp(bws: usize, kcb: i32, ncb: i32): usize { return (bws + (<usize>(kcb * ncb) << 2) + 63) & ~<usize>63; }
+
+/** Columns of op(B) gemm_f32_fewrows packs at a time: 16 = one 64-byte line of each row of B, so with B not
+ *  transposed no line is fetched twice (rows of a 4096-wide B fall in one L1 set and would be evicted between
+ *  two 8-column slivers). 32 measured the same on the classifier's products. */
+const FEW_COLS: i32 = 16;
 
 /**
  * gemm_f32 (same tiles, same result bit for bit) for m <= mcb: there is one A block per panel, so each packed B
@@ -511,24 +500,14 @@ export function gemm_f32(a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, l
         // The last m4 rows in 4-row tiles when that leaves the others whole mrS-row tiles (see gemm_f32_4x8).
         const m4 = tail_rows4(mc, mrS), mMain = mc - m4;
         gemm_pack_a(asrc, lda, transA, mMain, kc, ap, mrS);
-        const cblock = c + <usize>ic * ldcb + (<usize>jc << 2);
-        if (m4 == 0) {
-          gemm_macro(ap, bpk, kc, mc, nc, cblock, ldcb, ldc, mrS, alpha, betaEff, biasEff, reluEff, tmp);
-          continue;
-        }
         const ap4 = ap + <usize>(mMain * kc) * 4;
-        gemm_pack_a(transA ? asrc + (<usize>mMain << 2) : asrc + <usize>mMain * (<usize>lda << 2), lda, transA, m4, kc, ap4, 4);
+        if (m4) gemm_pack_a(transA ? asrc + (<usize>mMain << 2) : asrc + <usize>mMain * (<usize>lda << 2), lda, transA, m4, kc, ap4, 4);
+        const cblock = c + <usize>ic * ldcb + (<usize>jc << 2);
         for (let jr = 0; jr < nc; jr += NR) {
-          // gemm_macro's loop per 8-column sliver, then the 4-row tiles with the sliver still in L1.
-          const nr = imin(NR, nc - jr), bs = bpk + <usize>(jr * kc) * 4;
-          const biasT: usize = biasEff ? biasEff + (<usize>jr << 2) : 0, ct = cblock + (<usize>jr << 2);
-          for (let ir = 0; ir < mMain; ir += mrS) {
-            if (mrS == 5) gemm_f32_5x8(ap + <usize>(ir * kc) * 4, bs, kc, ct + <usize>ir * ldcb, ldc, 5, nr, alpha, betaEff, biasT, reluEff, tmp);
-            else gemm_f32_6x8(ap + <usize>(ir * kc) * 4, bs, kc, ct + <usize>ir * ldcb, ldc, MR, nr, alpha, betaEff, biasT, reluEff, tmp);
-          }
-          for (let ir = 0; ir < m4; ir += 4) {
-            gemm_f32_4x8(ap4 + <usize>(ir * kc) * 4, bs, kc, ct + <usize>(mMain + ir) * ldcb, ldc, 4, nr, alpha, betaEff, biasT, reluEff, tmp);
-          }
+          // The mrS-row tiles of this 8-column sliver, then the 4-row tiles with the sliver still in L1.
+          const biasT: usize = biasEff ? biasEff + (<usize>jr << 2) : 0;
+          tiles_column(ap, ap4, mMain, m4, bpk + <usize>(jr * kc) * 4, kc, cblock + (<usize>jr << 2), ldcb, ldc, mrS, imin(NR, nc - jr),
+            alpha, betaEff, biasT, reluEff, tmp);
         }
       }
     }
@@ -812,6 +791,35 @@ function gemm_f32_4x8_rows(ap: usize, bp: usize, ldbB: usize, kc: i32, crows: us
 }
 
 /**
+ * The micro-tiles of one packed A block (mMain rows in mrS-row tiles at ap, then m4 rows in 4-row tiles at ap4)
+ * against nc columns of op(B), in the row-table kernels: B from the packed kc x nc panel at bpk when packed, else
+ * read in place (rows ldb apart from bsrc; a last sliver under 8 columns is packed into bpk). C row i of the block
+ * at crow(crows, coff, ldcB, i), its column j 4j bytes on; bias (0: none) for the block's column 0.
+ */
+// @ts-ignore: decorator
+@inline function block_rows(ap: usize, ap4: usize, mMain: i32, m4: i32, kc: i32, nc: i32, packed: bool, bsrc: usize, ldb: i32,
+  bpk: usize, crows: usize, coff: usize, ldcB: usize, mrS: i32, beta: f32, bias: usize, relu: i32, tmp: usize): void {
+  const ldbB = <usize>ldb << 2;
+  for (let jr = 0; jr < nc; jr += NR) {
+    const nr = imin(NR, nc - jr);
+    let bs = bpk + <usize>(jr * kc) * 4, step: usize = 32;
+    if (!packed) {
+      if (nr == NR) { bs = bsrc + (<usize>jr << 2); step = ldbB; } else { bs = bpk; gemm_pack_b(bsrc + (<usize>jr << 2), ldb, 0, kc, nr, bpk); }
+    }
+    const biasT: usize = bias ? bias + (<usize>jr << 2) : 0, co = coff + (<usize>jr << 2);
+    for (let ir = 0; ir < mMain; ir += mrS) {
+      const at = ap + <usize>(ir * kc) * 4, rt: usize = crows ? crows + (<usize>ir << 2) : 0, cr = crows ? co : co + <usize>ir * ldcB;
+      if (mrS == 5) gemm_f32_5x8_rows(at, bs, step, kc, rt, cr, ldcB, imin(5, mMain - ir), nr, beta, biasT, relu, tmp);
+      else gemm_f32_6x8_rows(at, bs, step, kc, rt, cr, ldcB, imin(MR, mMain - ir), nr, beta, biasT, relu, tmp);
+    }
+    for (let ir = 0; ir < m4; ir += 4) {
+      const r = mMain + ir, rt: usize = crows ? crows + (<usize>r << 2) : 0, cr = crows ? co : co + <usize>r * ldcB;
+      gemm_f32_4x8_rows(ap4 + <usize>(ir * kc) * 4, bs, step, kc, rt, cr, ldcB, 4, nr, beta, biasT, relu, tmp);
+    }
+  }
+}
+
+/**
  * One row-table GEMM on the calling thread: for r < m and j < n,
  * C(r, j) = sum_p A(r, p) op(B)(p, j) + beta C(r, j) (+ bias[j]) (ReLU), with A(r, p) at arows[r] + 4p,
  * C(r, j) at crows[r] + coff + 4j (arows, crows: u32 byte addresses), op(B) = B [k][ldb] or B^T (B [n][ldb]).
@@ -847,24 +855,10 @@ export function gemm_f32_rows(arows: usize, b: usize, crows: usize, coff: usize,
         const mc = imin(mcb, m - ic);
         const m4 = tail_rows4(mc, mrS), mMain = mc - m4;
         pack_a_rows(arows + (<usize>ic << 2), <usize>pc << 2, mMain, kc, ap, mrS);
-        pack_a_rows(arows + (<usize>(ic + mMain) << 2), <usize>pc << 2, m4, kc, ap + <usize>(mMain * kc) * 4, 4);
-        for (let jr = 0; jr < nc; jr += NR) {
-          const nr = imin(NR, nc - jr);
-          let bs = bpk + <usize>(jr * kc) * 4, step: usize = 32;
-          if (!packB) {
-            if (nr == NR) { bs = bsrc + (<usize>jr << 2); step = ldbB; } else { bs = bpk; gemm_pack_b(bsrc + (<usize>jr << 2), ldb, 0, kc, nr, bpk); }
-          }
-          const biasT: usize = last && bias ? bias + (<usize>(jc + jr) << 2) : 0;
-          const co = coff + (<usize>(jc + jr) << 2);
-          for (let ir = 0; ir < mMain; ir += mrS) {
-            const at = ap + <usize>(ir * kc) * 4, rt = crows + (<usize>(ic + ir) << 2);
-            if (mrS == 5) gemm_f32_5x8_rows(at, bs, step, kc, rt, co, 0, imin(5, mMain - ir), nr, betaEff, biasT, reluEff, tmp);
-            else gemm_f32_6x8_rows(at, bs, step, kc, rt, co, 0, imin(MR, mMain - ir), nr, betaEff, biasT, reluEff, tmp);
-          }
-          for (let ir = mMain; ir < mc; ir += 4) {
-            gemm_f32_4x8_rows(ap + <usize>(ir * kc) * 4, bs, step, kc, crows + (<usize>(ic + ir) << 2), co, 0, 4, nr, betaEff, biasT, reluEff, tmp);
-          }
-        }
+        const ap4 = ap + <usize>(mMain * kc) * 4;
+        pack_a_rows(arows + (<usize>(ic + mMain) << 2), <usize>pc << 2, m4, kc, ap4, 4);
+        block_rows(ap, ap4, mMain, m4, kc, nc, packB != 0, bsrc, ldb, bpk, crows + (<usize>ic << 2), coff + (<usize>jc << 2), 0, mrS,
+          betaEff, last && bias ? bias + (<usize>jc << 2) : 0, reluEff, tmp);
       }
     }
   }
@@ -919,21 +913,8 @@ export function gemm_f32_bdirect(a: usize, b: usize, c: usize, m: i32, n: i32, k
         gemm_pack_a(asrc, lda, transA, mMain, kc, ap, mrS);
         const ap4 = ap + <usize>(mMain * kc) * 4;
         gemm_pack_a(transA ? asrc + (<usize>mMain << 2) : asrc + <usize>mMain * (<usize>lda << 2), lda, transA, m4, kc, ap4, 4);
-        const cblock = c + <usize>ic * ldcB + (<usize>jc << 2);
-        for (let jr = 0; jr < nc; jr += NR) {
-          const nr = imin(NR, nc - jr);
-          let bs = bsrc + (<usize>jr << 2), step = ldbB;
-          if (nr < NR) { gemm_pack_b(bs, ldb, 0, kc, nr, bpk); bs = bpk; step = 32; }
-          const biasT: usize = last && bias ? bias + (<usize>(jc + jr) << 2) : 0, ct = cblock + (<usize>jr << 2);
-          for (let ir = 0; ir < mMain; ir += mrS) {
-            const at = ap + <usize>(ir * kc) * 4, co = ct + <usize>ir * ldcB;
-            if (mrS == 5) gemm_f32_5x8_rows(at, bs, step, kc, 0, co, ldcB, 5, nr, betaEff, biasT, reluEff, tmp);
-            else gemm_f32_6x8_rows(at, bs, step, kc, 0, co, ldcB, MR, nr, betaEff, biasT, reluEff, tmp);
-          }
-          for (let ir = 0; ir < m4; ir += 4) {
-            gemm_f32_4x8_rows(ap4 + <usize>(ir * kc) * 4, bs, step, kc, 0, ct + <usize>(mMain + ir) * ldcB, ldcB, 4, nr, betaEff, biasT, reluEff, tmp);
-          }
-        }
+        block_rows(ap, ap4, mMain, m4, kc, nc, false, bsrc, ldb, bpk, 0, c + <usize>ic * ldcB + (<usize>jc << 2), ldcB, mrS, betaEff,
+          last && bias ? bias + (<usize>jc << 2) : 0, reluEff, tmp);
       }
     }
   }

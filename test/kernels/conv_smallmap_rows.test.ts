@@ -97,7 +97,7 @@ test('... with the filter gradient split by columns, ReLU as its own pass', asyn
   await withLimits({ parallelMinMacs: 0, filterSplit: 'cols', fuseRelu: false }, 'column split', 700);
 });
 
-test('gemm_f32_bdirect (B read in place, 4-row tails) equals gemm_f32 bit for bit', async () => {
+test('gemm_f32_bdirect (B read in place, 4-row tails) equals gemm_f32 bit for bit and writes no row past m', async () => {
   const SHAPES: [number, number, number][] = [[1, 8, 1], [4, 13, 5], [8, 24, 300], [13, 20, 7], [32, 64, 33], [37, 9, 64], [64, 40, 16], [150, 17, 260]];
   let seed = 900;
   for (const { label: bl, backend } of await wasmBoth()) {
@@ -108,7 +108,8 @@ test('gemm_f32_bdirect (B read in place, 4-row tails) equals gemm_f32 bit for bi
           seed += 7;
           const lda = (transA ? m : k) + 1, ldb = n + 3, ldc = n + 2;
           const a = upload(wb, randomArray((transA ? k : m) * lda, seed)), b = upload(wb, randomArray(k * ldb, seed + 1));
-          const c0 = randomArray(m * ldc, seed + 2), bb = upload(wb, randomArray(n, seed + 3));
+          // 6 guard rows after C: an edge tile of fewer rows than the kernel's must not store the others.
+          const c0 = randomArray((m + 6) * ldc, seed + 2), bb = upload(wb, randomArray(n, seed + 3));
           const c1 = upload(wb, c0), c2 = upload(wb, c0);
           const bl2 = gemmBlocks(m, n, k, mr), ws = ctx.workspace(bl2.bytes, 10);
           const args = (c: number) => [ctx.ptr(a), ctx.ptr(b), c, m, n, k, lda, ldb, ldc, transA, 0, 1, beta, bias ? ctx.ptr(bb) : 0, relu,
@@ -118,6 +119,10 @@ test('gemm_f32_bdirect (B read in place, 4-row tails) equals gemm_f32 bit for bi
           const want = await wb.read(c1), got = await wb.read(c2);
           const same = want.every((v, i) => Object.is(v, got[i]));
           assert.ok(same, `${bl} ${m}x${n}x${k} transA=${transA} beta=${beta}: gemm_f32_bdirect differs from gemm_f32`);
+          for (const [name, out] of [['gemm_f32', want], ['gemm_f32_bdirect', got]] as const) {
+            const guard = out.subarray(m * ldc).every((v, i) => Object.is(v, c0[m * ldc + i]));
+            assert.ok(guard, `${bl} ${m}x${n}x${k} transA=${transA}: ${name} wrote past row ${m}`);
+          }
           for (const x of [a, b, bb, c1, c2]) wb.free(x);
         }
       }
