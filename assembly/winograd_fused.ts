@@ -187,9 +187,9 @@ export function winograd_staged_filter_adjoint(m: i32, du: usize, duPos: i32, dw
       memory.copy(stage + <usize>p * <usize>sPos * 4, du + (<usize>p * <usize>duPos + <usize>r0 * <usize>cout) * 4, bytes);
     }
     const base = stage - <usize>r0 * <usize>cout * 4;
-    if (m == 2) winograd_f2x2_filter_adjoint_sum(base, dw, cin, cout, r0, r1, 0, cout, cout, sPos, beta, scratch, 1, 0);
-    else if (m == 4) winograd_f4x4_filter_adjoint_sum(base, dw, cin, cout, r0, r1, 0, cout, cout, sPos, beta, scratch, 1, 0);
-    else winograd_f6x6_filter_adjoint_sum(base, dw, cin, cout, r0, r1, 0, cout, cout, sPos, beta, scratch, 1, 0);
+    if (m == 2) winograd_f2x2_filter_adjoint_sum(base, dw, cin, cout, r0, r1, sPos, beta, scratch, 1, 0);
+    else if (m == 4) winograd_f4x4_filter_adjoint_sum(base, dw, cin, cout, r0, r1, sPos, beta, scratch, 1, 0);
+    else winograd_f6x6_filter_adjoint_sum(base, dw, cin, cout, r0, r1, sPos, beta, scratch, 1, 0);
   }
 }
 

@@ -293,7 +293,7 @@ function backwardFilterFused(ctx: WasmContext, m: number, x: number, dy: number,
   // One adjoint pass that sums the dU_b in block order (a pass per block re-read and re-wrote dw per block: 0.80 ms
   // for 6 blocks on 2 threads, 64->128 F(4x4), against 0.26 for 1 block on 1 thread).
   parallel(ctx, `winograd_f${m}x${m}_filter_adjoint_sum`, g.cin, g.cin * g.cout * t * t, (a, e, j) =>
-    [du, dw, g.cin, g.cout, a, e, 0, g.cout, g.cout, duPos, beta, sc + j * SCRATCH_BYTES, blocks, duBytes]);
+    [du, dw, g.cin, g.cout, a, e, duPos, beta, sc + j * SCRATCH_BYTES, blocks, duBytes]);
 }
 
 /** Block starts (and the end) of the fused filter gradient's tiles for `jobs` threads: one block of all on
@@ -337,22 +337,17 @@ function backwardFilterPhased(ctx: WasmContext, m: number, x: number, dy: number
     }));
   }
   // The adjoint staged through a small buffer, position by position (winograd_staged_filter_adjoint).
-  if (phasedAdjoint.staged) {
-    const rows = Math.max(1, Math.floor(phasedAdjoint.stageBytes / (t * t * s.cout * 4)));
-    const stageBytes = (t * t * (rows * s.cout + 16) * 4 + 127) & ~63;
-    const stage = ctx.workspace(ctx.threads * stageBytes, SLOT_ROT);
-    parallel(ctx, 'winograd_staged_filter_adjoint', s.cin, s.cin * s.cout * t * t, (a, b, i) =>
-      [m, du, padStride(s.cin * s.cout), dw, s.cin, s.cout, a, b, beta, sc + i * SCRATCH_BYTES, stage + i * stageBytes, rows]);
-    return;
-  }
-  parallel(ctx, `winograd_f${m}x${m}_filter_adjoint`, s.cin, s.cin * s.cout * t * t, (a, b, i) =>
-    [du, dw, s.cin, s.cout, a, b, padStride(s.cin * s.cout), beta, sc + i * SCRATCH_BYTES]);
+  const rows = Math.max(1, Math.min(s.cin, Math.floor(phasedAdjoint.stageBytes / (t * t * s.cout * 4))));
+  const stageBytes = (t * t * (rows * s.cout + 16) * 4 + 127) & ~63;
+  const stage = ctx.workspace(ctx.threads * stageBytes, SLOT_ROT);
+  parallel(ctx, 'winograd_staged_filter_adjoint', s.cin, s.cin * s.cout * t * t, (a, b, i) =>
+    [m, du, padStride(s.cin * s.cout), dw, s.cin, s.cout, a, b, beta, sc + i * SCRATCH_BYTES, stage + i * stageBytes, rows]);
 }
 
-/** The phased filter gradient's adjoint: staged (dU copied, a few rows of input channels and one position at a time,
- *  into a stage of at most stageBytes per thread, the adjoint then reading the stage) or direct (the T*T positions of
- *  the out-of-cache dU read as T*T concurrent streams). Same bits either way. Measured (same process, alternated,
- *  two runs): 256->512 4x4 n32 1 thread 9.7-9.9 ms against 10.3-10.4, 2 threads 5.2-5.3 against 5.4 (the adjoint
- *  1.33 against 1.48 ms); 512->512 4x4 n64 31.1-32.2 against 32.1-33.5, 16.0-16.8 against 16.2-17.2; the 8x8
- *  layers level. A 96 KB stage ran 2 threads no faster than direct. Mutable for the bench. */
-export const phasedAdjoint = { staged: true, stageBytes: 256 << 10 };
+/** The phased filter gradient's adjoint is staged: dU copied, a few rows of input channels and one position at a
+ *  time, into a stage of at most stageBytes per thread, the adjoint then reading the stage. Read directly, the T*T
+ *  positions of the out-of-cache dU came as T*T concurrent streams. Same bits either way. Measured against direct
+ *  (same process, alternated, two runs): 256->512 4x4 n32 1 thread 9.7-9.9 ms against 10.3-10.4, 2 threads 5.2-5.3
+ *  against 5.4 (the adjoint 1.33 against 1.48 ms); 512->512 4x4 n64 31.1-32.2 against 32.1-33.5, 16.0-16.8 against
+ *  16.2-17.2; the 8x8 layers level. A 96 KB stage ran 2 threads no faster than direct. Mutable for tests. */
+export const phasedAdjoint = { stageBytes: 256 << 10 };

@@ -342,22 +342,11 @@ ${Array.from({ length: 9 }, (_, k) => `        copyLine(f + ${k} * tap, d + ${k}
     stv(dst + <usize>k * tap, r, n);
   }
 }
-export function ${f}_filter_adjoint(du: usize, dw: usize, cin: i32, cout: i32, ciStart: i32, ciEnd: i32, posStride: i32, beta: f32, scratch: usize): void {
-  const tap = <usize>cin * <usize>cout * 4, pos = <usize>posStride * 4;
-  for (let ci = ciStart; ci < ciEnd; ci++) {
-    const base = <usize>ci * <usize>cout * 4;
-    let co = 0;
-    for (; co + 4 <= cout; co += 4) ${p}_filter_adjoint_vec(du + base + <usize>co * 4, pos, dw + base + <usize>co * 4, tap, beta, scratch, 4);
-    if (co < cout) ${p}_filter_adjoint_vec(du + base + <usize>co * 4, pos, dw + base + <usize>co * 4, tap, beta, scratch, cout - co);
-  }
-}
-
-// dw[ky][kx][ci][co0 + c] = beta * dw + G^T (sum over b < blocks of dU_b) G for ci in [ciStart, ciEnd), c in
-// [0, co1 - co0): dU_b's row ci at du + b * blockBytes + ci * ldu floats (column c at c), positions posStride floats
-// apart. The blocks are summed while loading, in the fixed order b = 0, 1, ..., so the sum (and dw) does not depend
+// dw[ky][kx][ci][co] = beta * dw + G^T (sum over b < blocks of dU_b) G for ci in [ciStart, ciEnd): dU_b laid out as U
+// at du + b * blockBytes (rows cout floats apart, positions posStride floats apart). The blocks are summed while loading, in the fixed order b = 0, 1, ..., so the sum (and dw) does not depend
 // on which thread runs which rows; one pass over all blocks reads each dU_b once and writes dw once (a pass per block
 // re-read and re-wrote dw per block: the fused filter gradient's 6 blocks on 2 threads took 0.8 ms, 1 block 0.26).
-// ldu: floats between rows of dU (cout for a whole dU; the staged adjoint passes its stage). scratch: 4 KiB.
+// With blocks 1 it is the plain adjoint. scratch: 4 KiB.
 @inline function ${p}_filter_adjoint_sum_vec(src: usize, pos: usize, dst: usize, tap: usize, beta: f32, scratch: usize, n: i32,
   blocks: i32, blockBytes: usize): void {
   if (blocks == 1) { ${p}_filter_adjoint_vec(src, pos, dst, tap, beta, scratch, n); return; }
@@ -370,14 +359,14 @@ export function ${f}_filter_adjoint(du: usize, dw: usize, cin: i32, cout: i32, c
   }
   ${p}_filter_adjoint_vec(stage, 16, dst, tap, beta, scratch, n);
 }
-export function ${f}_filter_adjoint_sum(du: usize, dw: usize, cin: i32, cout: i32, ciStart: i32, ciEnd: i32, co0: i32, co1: i32,
-  ldu: i32, posStride: i32, beta: f32, scratch: usize, blocks: i32, blockBytes: i32): void {
-  const tap = <usize>cin * <usize>cout * 4, pos = <usize>posStride * 4, bb = <usize>blockBytes, nc = co1 - co0;
+export function ${f}_filter_adjoint_sum(du: usize, dw: usize, cin: i32, cout: i32, ciStart: i32, ciEnd: i32, posStride: i32,
+  beta: f32, scratch: usize, blocks: i32, blockBytes: i32): void {
+  const tap = <usize>cin * <usize>cout * 4, pos = <usize>posStride * 4, bb = <usize>blockBytes;
   for (let ci = ciStart; ci < ciEnd; ci++) {
-    const src = du + <usize>ci * <usize>ldu * 4, dst = dw + (<usize>ci * <usize>cout + <usize>co0) * 4;
+    const base = <usize>ci * <usize>cout * 4;
     let c = 0;
-    for (; c + 4 <= nc; c += 4) ${p}_filter_adjoint_sum_vec(src + <usize>c * 4, pos, dst + <usize>c * 4, tap, beta, scratch, 4, blocks, bb);
-    if (c < nc) ${p}_filter_adjoint_sum_vec(src + <usize>c * 4, pos, dst + <usize>c * 4, tap, beta, scratch, nc - c, blocks, bb);
+    for (; c + 4 <= cout; c += 4) ${p}_filter_adjoint_sum_vec(du + base + <usize>c * 4, pos, dw + base + <usize>c * 4, tap, beta, scratch, 4, blocks, bb);
+    if (c < cout) ${p}_filter_adjoint_sum_vec(du + base + <usize>c * 4, pos, dw + base + <usize>c * 4, tap, beta, scratch, cout - c, blocks, bb);
   }
 }
 
