@@ -220,33 +220,32 @@ export function winograd_claim_transform(kind: i32, m: i32, a: usize, b: usize, 
 // @ts-ignore: decorator
 @inline function colblockVPos(cin: i32): i32 { return pos4(cin) + 16; }
 
-/** The column-blocked passes' input transform: tiles claimed `step` at a time off the i32 at `counter` (zeroed by
- *  the caller) until `tiles` are done, each written tile-major into v (tile i at i * (T*T * colblockVPos(cin) + 16)
- *  floats, its positions colblockVPos(cin) apart), so a tile's writes fill whole lines one after the other.
- *  Position-major (each position a tiles x cin block) its 36 stores per channel group went to 36 lines spread
- *  over the whole V, each a write miss once V outgrew L2. */
-export function winograd_colblock_input(m: i32, x: usize, v: usize, h: i32, w: i32, cin: i32, tilesH: i32, tilesW: i32, pad: i32,
-  tiles: i32, scratch: usize, counter: usize, step: i32): void {
-  const vPos = colblockVPos(cin), tileV = (m + 2) * (m + 2) * vPos + 16;
-  for (;;) {
-    const r0 = atomic.add<i32>(counter, step);
-    if (r0 >= tiles) return;
-    const r1 = min(tiles, r0 + step);
-    for (let i = r0; i < r1; i++) inputTransform(m, x, v + <usize>i * <usize>tileV * 4, h, w, cin, tilesH, tilesW, pad, i, i + 1, i, vPos, scratch);
-  }
-}
-
-/** ap[p] = V[p] (tiles x cin from winograd_colblock_input's tile-major v) packed as gemm_pack_a does, k-block by
- *  k-block of kcb columns (block pc at pc * roundUp(tiles, mrS) floats), positions apPos floats apart, for p in
- *  [p0, p1). */
-export function winograd_colblock_pack_v(m: i32, v: usize, ap: usize, apPos: i32, tiles: i32, cin: i32, kcb: i32, mrS: i32,
-  p0: i32, p1: i32): void {
-  const vPos = colblockVPos(cin), tileV = (m + 2) * (m + 2) * vPos + 16;
+/** The column-blocked passes' input transform, written straight into the GEMMs' packed-A layout: ap[p] = V[p]
+ *  (tiles x cin) packed as gemm_pack_a does, k-block by k-block of kcb columns (block pc at pc * roundUp(tiles, mrS)
+ *  floats), positions apPos floats apart. Threads claim one micro-tile sliver (mrS tiles) at a time off the i32 at
+ *  `counter` (zeroed by the caller), transform its tiles tile-major into this thread's vs (tile i at i * (T*T *
+ *  colblockVPos(cin) + 16) floats, its positions colblockVPos(cin) apart, so a tile's writes fill whole lines one
+ *  after the other) and pack the sliver for every position while it is in cache. A whole tile-major V written out
+ *  and packed in a second pass cost that pass (0.2 ms on 1 and on 2 threads for 128->256 8x8 at batch 32: it did
+ *  not scale) and a barrier; position-major, the 36 stores per channel group went to 36 lines spread over all of
+ *  V, each a write miss once V outgrew L2. */
+export function winograd_colblock_input_packed(m: i32, x: usize, ap: usize, apPos: i32, h: i32, w: i32, cin: i32, tilesH: i32,
+  tilesW: i32, pad: i32, tiles: i32, kcb: i32, mrS: i32, vs: usize, scratch: usize, counter: usize): void {
+  const tt = (m + 2) * (m + 2), vPos = colblockVPos(cin), tileV = tt * vPos + 16;
   const mPad = (tiles + mrS - 1) / mrS * mrS;
-  for (let p = p0; p < p1; p++) {
-    for (let pc = 0; pc < cin; pc += kcb) {
-      gemm_pack_a(v + (<usize>p * <usize>vPos + <usize>pc) * 4, tileV, 0, tiles, min(kcb, cin - pc),
-        ap + (<usize>p * <usize>apPos + <usize>pc * <usize>mPad) * 4, mrS);
+  for (;;) {
+    const r0 = atomic.add<i32>(counter, 1) * mrS;
+    if (r0 >= tiles) return;
+    const rows = min(mrS, tiles - r0);
+    for (let i = 0; i < rows; i++) {
+      inputTransform(m, x, vs + <usize>i * <usize>tileV * 4, h, w, cin, tilesH, tilesW, pad, r0 + i, r0 + i + 1, r0 + i, vPos, scratch);
+    }
+    for (let p = 0; p < tt; p++) {
+      for (let pc = 0; pc < cin; pc += kcb) {
+        const kc = min(kcb, cin - pc);
+        gemm_pack_a(vs + (<usize>p * <usize>vPos + <usize>pc) * 4, tileV, 0, rows, kc,
+          ap + (<usize>p * <usize>apPos + <usize>pc * <usize>mPad + <usize>r0 * <usize>kc) * 4, mrS);
+      }
     }
   }
 }
@@ -257,7 +256,7 @@ export function winograd_colblock_pack_v(m: i32, v: usize, ap: usize, apPos: i32
  * x is dy). Blocks of nb output channels are claimed off the i32 at `counter` (zeroed by the caller) until `blocks` are done; for each,
  * the filter transform of those channels goes straight into the packed-B layout in bp (positions upPos floats
  * apart; winograd_fN_filter_transform_packed), the T*T tile GEMMs multiply the packed V (ap, from
- * winograd_colblock_pack_v) by it into this thread's M block (position p at mm + p * mPos floats, roundUp(tiles,
+ * winograd_colblock_input_packed) by it into this thread's M block (position p at mm + p * mPos floats, roundUp(tiles,
  * mrS) rows of roundUp(nb, 8) floats, so every micro-tile is whole), and the output transform writes those
  * channels of y (+ bias) (ReLU, flags as the output transform). The transformed filter never leaves the cache
  * and is packed by no one else; each channel is computed by one thread in a fixed order, so y does not depend on

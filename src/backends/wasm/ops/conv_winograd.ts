@@ -85,19 +85,23 @@ function tileWorkspaceBytes(t: number, chunk: number, c: number): number {
 /** Tiles per chunk of the fused forward, or 0 when the phase-by-phase path is the better one. A chunk's
  *  V and M together take at most about convLimits.winogradFusedBytes (so they stay in cache between the
  *  phases); the chunk count is a multiple of the threads (two per thread at least), so the threads finish
- *  together, and a chunk is a multiple of the GEMM micro-tile rows where that keeps them even. Each chunk
+ *  together, and at least minChunks while a chunk keeps 4 micro-tile rows (the forward asks for 4 per thread and 8
+ *  in all: 64->128 16x16 at batch 32 ran its 512 tiles in 4 chunks at 4.68 ms on 2 threads, 8.43 on 1; in 8,
+ *  4.53 and 8.23, same run; the last claims are shorter), and a chunk is a multiple of the GEMM micro-tile rows
+ *  where that keeps them even. Each chunk
  *  streams the whole packed filter (or, for the filter gradient, its own dU) through its GEMMs, so that must
  *  stay in cache (at most convLimits.winogradFusedFilterBytes: measured slower than phase by phase for
  *  128->256 F(4x4), 4.7 MB, faster for 64->128, 1.2 MB) and be reused by FUSED_MIN_ROWS tiles or more
  *  (few tiles: the 4x4 and 2x2 layers); otherwise the batched GEMM split by position wins. */
 const FUSED_MIN_ROWS = 24;
-function fusedChunk(ctx: WasmContext, m: number, tiles: number, g: Geometry): number {
+function fusedChunk(ctx: WasmContext, m: number, tiles: number, g: Geometry, minChunks = 0): number {
   const t = m + 2, mr = gemmMr(ctx), th = ctx.threads;
   if (t * t * g.cin * g.cout * 4 > convLimits.winogradFusedFilterBytes) return 0;
   const byBytes = Math.max(1, Math.floor(convLimits.winogradFusedBytes / (t * t * (g.cin + g.cout + 32) * 4)));
-  const chunks = Math.max(2 * th, Math.ceil(Math.ceil(tiles / byBytes) / th) * th);
+  const byCache = Math.max(2 * th, Math.ceil(Math.ceil(tiles / byBytes) / th) * th);
+  if (Math.ceil(tiles / byCache) < FUSED_MIN_ROWS && byBytes < tiles) return 0;
+  const chunks = Math.max(byCache, Math.min(minChunks, Math.floor(tiles / (4 * mr))));
   let c = Math.ceil(tiles / chunks);
-  if (c < FUSED_MIN_ROWS && byBytes < tiles) return 0;
   if (c >= 4 * mr) {
     // Whole micro-tile rows: a chunk of 51 tiles ran 9 row slivers per position GEMM, the last half empty
     // with a scalar edge epilogue; 48 runs 8 full ones (the claims after it are whole rows too).
@@ -146,7 +150,7 @@ function winogradConv(ctx: WasmContext, m: number, x: number, u: number, uTrans:
   g: Geometry): void {
   const t = m + 2, mr = gemmMr(ctx);
   const { tilesH, tilesW, tiles } = tileCount(g, m);
-  const chunk = fusedChunk(ctx, m, tiles, g);
+  const chunk = fusedChunk(ctx, m, tiles, g, Math.max(8, 4 * ctx.threads));
   if (chunk === 0) { winogradConvPhased(ctx, m, x, u, uTrans, y, bias, relu, g); return; }
   const jobs = Math.min(ctx.threads, Math.ceil(tiles / chunk));
   const { kcb } = gemmBlocks(chunk, g.cout, g.cin, mr);
@@ -188,7 +192,7 @@ function colBlockApplies(ctx: WasmContext, m: number, g: Geometry): boolean {
 
 /** y = Winograd conv of x with the HWIO filter w (+ bias) (ReLU), or with w rotated 180 degrees and in and out
  *  swapped when flip (the data gradient: x is dy, y is dx), blocked by output channels: input transform
- *  of all tiles and V packed once per call, then each thread claims blocks of nb output channels and runs
+ *  of all tiles straight into the GEMMs' packed layout once per call, then each thread claims blocks of nb output channels and runs
  *  filter transform (straight into the GEMM's packed-B layout) -> T*T tile GEMMs -> output transform on them
  *  (assembly/winograd_fused.ts). The transformed filter (36 x 256 x 512 floats, 18.9 MB, for CIFAR's 256->512
  *  F(4x4)) is never written to memory, re-read and re-packed, as the phased path does. */
@@ -200,17 +204,17 @@ function winogradConvColBlocks(ctx: WasmContext, m: number, x: number, w: number
   const blocks = Math.ceil(g.cout / nb), jobs = Math.min(ctx.threads, blocks);
   const kcMax = Math.max(1, Math.min(gemmTuning.kc, winogradColBlock.kc)), kcb = Math.ceil(g.cin / Math.ceil(g.cin / kcMax));
   const mPad = Math.ceil(tiles / mr) * mr;
-  // V tile-major (winograd_colblock_input), tiles claimed in runs of about a sixteenth of a thread's share.
-  // (tile stride: T*T positions of colblockVPos(cin) floats and a line, see assembly/winograd_fused.ts)
-  const v = ctx.workspace((tiles * (tt * (Math.ceil(g.cin / 4) * 4 + 16) + 16) * 4 + 127) & ~63, SLOT_V), sc = scratch(ctx);
-  const tJobs = tiles * g.cin * tt >= 1 << 15 ? Math.min(ctx.threads, tiles) : 1, tCounter = ctx.workspace(64, SLOT_TRANSFORM_COUNTER);
-  new Int32Array(ctx.memory.buffer, tCounter, 1)[0] = 0;
-  const step = Math.max(1, Math.ceil(tiles / (16 * tJobs)));
-  timed('input_transform', () => ctx.pool.parallel('winograd_colblock_input', Array.from({ length: tJobs }, (_, i) =>
-    [m, x, v, g.h, g.w, g.cin, tilesH, tilesW, g.pad, tiles, sc + i * SCRATCH_BYTES, tCounter, step])));
+  // V packed for the tile GEMMs (winograd_colblock_input_packed): threads claim one micro-tile sliver at a time and
+  // transform it tile-major into their own small stage (tile stride: T*T positions of colblockVPos(cin) floats and a
+  // line, see assembly/winograd_fused.ts).
+  const tileV = tt * (Math.ceil(g.cin / 4) * 4 + 16) + 16, vsBytes = (mr * tileV * 4 + 127) & ~63;
   const apPos = mPad * g.cin + 16;
   const ap = ctx.workspace(tt * apPos * 4 + 64, SLOT_U);
-  parallel(ctx, 'winograd_colblock_pack_v', tt, tt * tiles * g.cin, (s, e) => [m, v, ap, apPos, tiles, g.cin, kcb, mr, s, e]);
+  const tJobs = tiles * g.cin * tt >= 1 << 15 ? Math.min(ctx.threads, Math.ceil(tiles / mr)) : 1;
+  const vs = ctx.workspace(tJobs * vsBytes, SLOT_V), sc = scratch(ctx), tCounter = ctx.workspace(64, SLOT_TRANSFORM_COUNTER);
+  new Int32Array(ctx.memory.buffer, tCounter, 1)[0] = 0;
+  timed('input_transform', () => ctx.pool.parallel('winograd_colblock_input_packed', Array.from({ length: tJobs }, (_, i) =>
+    [m, x, ap, apPos, g.h, g.w, g.cin, tilesH, tilesW, g.pad, tiles, kcb, mr, vs + i * vsBytes, sc + i * SCRATCH_BYTES, tCounter])));
   const upPos = kcb * np + 16, mPos = mPad * np + 16;
   const bpBytes = (tt * upPos * 4 + 63) & ~63, mBytes = (tt * mPos * 4 + 63) & ~63, stageBytes = (kcb * 9 * np * 4 + 63) & ~63;
   const perThread = bpBytes + mBytes + stageBytes + 48 * 4 + 64;
