@@ -4,8 +4,9 @@ import { type Backend, type Buf, CONV_ALGOS, type ConvAlgo, type ConvShape, algo
 import { conv2dForwardF64, conv2dBackwardDataF64 } from '../../src/backends/reference/conv.js';
 import { convPhases } from '../../src/backends/wasm/ops/conv_im2col.js';
 import type { WasmBackend } from '../../src/backends/wasm/backend.js';
+import type { ThreadPool } from '../../src/backends/wasm/pool.js';
 import { CIFAR_CONV_LAYERS, IMAGENET_CONV_LAYERS, type ConvLayerShape, convFlops } from '../../src/runtime/shapes.js';
-import { type BenchBackend, type BenchRecord, type CaseFilter, type Suite, type SuiteContext, alternatedRatio, measureKernel, measuredExtra, selected } from '../record.js';
+import { type BenchBackend, type BenchRecord, type CaseFilter, type Suite, type SuiteContext, alternatedRatio, measureKernel, measuredExtra, median, selected } from '../record.js';
 import { randomArray } from '../../src/util/random.js';
 
 type Pass = 'conv2d_forward' | 'conv2d_backward_data' | 'conv2d_backward_filter';
@@ -123,13 +124,39 @@ export function passCall(be: Backend, s: ConvShape, pass: Pass, algo: ConvAlgo, 
  * 2x2 map2x2 forward read 1.54x without the wake and 1.62x with it, the 8x8 F(4x4) one 1.73x and 1.80x).
  */
 async function alternatedSpeedup(one: BenchBackend, two: BenchBackend, layer: ConvLayerShape, pass: Pass, algo1: ConvAlgo, algo2: ConvAlgo,
-  pairs: number): Promise<{ ratio: number; ratios: number[] }> {
+  pairs: number): Promise<{ ratio: number; ratios: number[]; host?: number }> {
   const s = layer.shape, d = layerData(s);
   const a = passCall(one.backend, s, pass, algo1, d), b = passCall(two.backend, s, pass, algo2, d);
   const pool = (two.backend as Partial<WasmBackend>).pool;
   const wake = pool ? () => pool.parallel('runtime_atomic_add', Array.from({ length: pool.threads }, () => [0, 0, 0])) : undefined;
-  try { return await alternatedRatio(a.run, b.run, pairs, wake); } finally { a.dispose(); b.dispose(); }
+  try {
+    const before = pool ? hostScaling(pool) : [];
+    const r = await alternatedRatio(a.run, b.run, pairs, wake);
+    const host = pool ? median([...before, ...hostScaling(pool)]) : undefined;
+    return { ...r, host };
+  } finally { a.dispose(); b.dispose(); }
 }
+
+/** How far this host lets independent work scale over the pool's threads at this moment (3 samples): runtime_spin
+ *  (multiply-adds on registers, no memory traffic, about 4 ms) on the calling thread alone against the same on
+ *  every thread at once, times the thread count. 2.0 on two idle cores of their own; this VM reads 1.9-1.95 when
+ *  quiet and less while the host runs other work on one of its cores, and no kernel can scale past it then. */
+function hostScaling(pool: ThreadPool, samples = 3): number[] {
+  const iters = 1 << 21, all = Array.from({ length: pool.threads }, () => [iters]);
+  pool.call('runtime_spin', iters);
+  const out: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    let t = performance.now();
+    pool.call('runtime_spin', iters);
+    const one = performance.now() - t;
+    pool.parallel('runtime_atomic_add', Array.from({ length: pool.threads }, () => [0, 0, 0]));
+    t = performance.now();
+    pool.parallel('runtime_spin', all);
+    out.push((pool.threads * one) / (performance.now() - t));
+  }
+  return out;
+}
+
 
 export const convSuite: Suite = {
   name: 'conv',
@@ -160,9 +187,9 @@ export const convSuite: Suite = {
           const r1 = best(one), r2 = best(two);
           if (!r1 || !r2) continue;
           const sp = await alternatedSpeedup(one, two, layer, pass, r1.algo as ConvAlgo, r2.algo as ConvAlgo, ctx.quick ? 5 : 9);
-          r2.extra = { ...r2.extra, speedup_vs_t1_alternated: sp.ratio, speedup_ratios: sp.ratios, speedup_t1_algo: r1.algo };
+          r2.extra = { ...r2.extra, speedup_vs_t1_alternated: sp.ratio, speedup_ratios: sp.ratios, speedup_t1_algo: r1.algo, host_scaling: sp.host };
           ctx.log(`conv ${layer.id} ${pass} ${two.label} vs ${one.label}: ${sp.ratio.toFixed(2)}x (median of ${sp.ratios.length} alternated pairs, ` +
-            `${r2.algo} vs ${r1.algo}; rows: ${(r1.median_ms / r2.median_ms).toFixed(2)}x)`);
+            `${r2.algo} vs ${r1.algo}; rows: ${(r1.median_ms / r2.median_ms).toFixed(2)}x; host register-loop scaling ${sp.host?.toFixed(2) ?? '-'}x)`);
         }
       }
       if (ctx.checkpoint && !ctx.quick) await ctx.checkpoint(records);
