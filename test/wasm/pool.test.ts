@@ -2,7 +2,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { WasmBackend } from '../../src/backends/wasm/backend.js';
-import { splitRange } from '../../src/backends/wasm/pool.js';
+import { loadModule } from '../../src/backends/wasm/loader.js';
+import { ThreadPool, splitRange } from '../../src/backends/wasm/pool.js';
 
 test('every worker runs its call over the one shared memory', async () => {
   const be = await WasmBackend.create({ threads: 2, memoryMiB: 32 });
@@ -39,6 +40,29 @@ test('the host probe runtime_spin returns the same value on every thread (regist
     assert.is.not(be.pool.call('runtime_spin', 10), one);
     be.pool.parallel('runtime_spin', [[1000], [1000]]);
   } finally { await be.dispose(); }
+});
+
+test('the comlink control plane: on exit each worker reports how many kernel calls it served', async () => {
+  const be = await WasmBackend.create({ threads: 3, memoryMiB: 32 });
+  try {
+    const b = be.alloc(16);
+    const p = (b as unknown as { ptr: number }).ptr;
+    for (let i = 0; i < 40; i++) be.pool.parallel('runtime_atomic_add', [[p, 1, 1], [p, 1, 1], [p, 1, 1]]);
+    for (let i = 0; i < 7; i++) be.pool.parallel('runtime_atomic_add', [[p, 1, 1], [p, 1, 1]]);
+    assert.equal(await be.pool.terminate(), [47, 40]);
+  } finally { await be.dispose(); }
+});
+
+test('a worker that cannot start is a clear error naming it (and the pool stops the others)', async () => {
+  const { module } = await loadModule('simd');
+  const shared = new WebAssembly.Memory({ initial: 16, maximum: 16, shared: true });
+  const instance = new WebAssembly.Instance(module, { env: { memory: shared, abort: () => { throw new Error('abort'); } } });
+  // A memory that is not shared cannot reach a worker.
+  const plain = new WebAssembly.Memory({ initial: 16, maximum: 16 });
+  let error: Error | undefined;
+  try { await ThreadPool.create(module, plain, instance, 0, 2); } catch (e) { error = e as Error; }
+  assert.ok(error, 'ThreadPool.create must fail');
+  assert.match(error!.message, /worker 1 \(.*worker\.js\) did not start: .*could not be cloned/);
 });
 
 test('unknown kernel function is a clear error', async () => {

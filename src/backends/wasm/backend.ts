@@ -16,6 +16,9 @@ export interface WasmBackendOptions {
   build?: WasmBuild | 'auto';
   /** Where build/vggrt-*.wasm live (browser: the URL the files are served under). */
   wasmBaseUrl?: URL;
+  /** Browser only: the URL the workers import comlink from (a worker does not see the page's import map).
+   *  Default: what 'comlink' resolves to in the page (its import map). */
+  comlinkUrl?: string;
 }
 
 interface WasmBuf extends Buf { readonly ptr: number; freed: boolean }
@@ -60,7 +63,7 @@ export class WasmBackend implements Backend {
     const heapBase = (instance.exports.heapBase as () => number)();
     const allocator = new Allocator(Math.max(heapBase, PAGE), pages * PAGE);
     const controlPtr = allocator.alloc(controlBlockBytes(threads));
-    const pool = await ThreadPool.create(module, memory, instance, controlPtr, threads);
+    const pool = await ThreadPool.create(module, memory, instance, controlPtr, threads, opts.comlinkUrl);
     return new WasmBackend(pool, memory, build, allocator, kernelsId);
   }
 

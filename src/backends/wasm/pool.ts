@@ -1,8 +1,20 @@
-// Worker pool over one shared memory: kernel calls go out through Atomics on a control block, not postMessage.
-import { DONE, ERROR, FN_EXIT, MAX_ARGS, SPIN_MS, controlBlockBytes, functionNames, slotWord } from './protocol.js';
-import type { WorkerInit, WorkerReply } from './worker.js';
+// Worker pool over one shared memory: kernel calls go out through Atomics on a control block, not postMessage;
+// starting, serving and stopping the workers goes through comlink (the control plane).
+import * as Comlink from 'comlink';
+import { COMLINK_URL_PARAM, DONE, ERROR, FN_EXIT, MAX_ARGS, SPIN_MS, WORKER_READY, type WorkerControl, type WorkerInit, controlBlockBytes,
+  functionNames, slotWord } from './protocol.js';
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+
+/** How long terminate() waits for the workers to report their exit over comlink before it stops them anyway. */
+const EXIT_REPORT_MS = 2000;
+
+interface PoolWorker {
+  worker: { terminate(): unknown; ref?(): void };
+  control: Comlink.Remote<WorkerControl>;
+  /** The worker's serve() call: resolves, with the calls it ran, once it has left its loop. */
+  serving: Promise<number>;
+}
 
 /** Calls a kernel function on each of `threads` threads; thread 0 is the calling thread. */
 export class ThreadPool {
@@ -11,7 +23,7 @@ export class ThreadPool {
   private readonly own: Record<string, (...a: number[]) => unknown>;
   private readonly i32: Int32Array;
   private readonly f64: Float64Array;
-  private workers: { terminate(): unknown }[] = [];
+  private workers: PoolWorker[] = [];
   private canBlock: boolean;
 
   private constructor(
@@ -30,59 +42,75 @@ export class ThreadPool {
     this.canBlock = isNode || typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== 'undefined';
   }
 
+  /** comlinkUrl: where a browser worker imports comlink from (it cannot see the page's import map); default: what
+   *  the bare name 'comlink' resolves to here (the page's import map). Unused in Node. */
   static async create(module: WebAssembly.Module, memory: WebAssembly.Memory, instance: WebAssembly.Instance,
-    controlPtr: number, threads: number): Promise<ThreadPool> {
+    controlPtr: number, threads: number, comlinkUrl?: string): Promise<ThreadPool> {
     const pool = new ThreadPool(module, memory, instance, controlPtr, threads);
     pool.i32.fill(0);
     try {
-      for (let w = 1; w < threads; w++) pool.workers.push(await pool.spawn(w));
+      for (let w = 1; w < threads; w++) pool.workers.push(await pool.spawn(w, comlinkUrl));
     } catch (e) {
-      await Promise.all(pool.workers.map((w) => w.terminate())); // the ones already started wait in their loops
+      await pool.terminate(); // the ones already started wait in their loops
       throw e;
     }
     return pool;
   }
 
-  /** Starts worker `index` and waits for its reply to the one start message (a plain postMessage
-   *  handshake: a browser module worker could not resolve a bare 'comlink' import without an import map). */
-  private async spawn(index: number): Promise<{ terminate(): unknown }> {
+  /** Starts worker `index` over comlink (start(), which instantiates the module; it rejects with the worker's
+   *  message when that fails) and sets it serving (serve(), left pending until exit). */
+  private async spawn(index: number, comlinkUrl?: string): Promise<PoolWorker> {
     const url = new URL('./worker.js', import.meta.url);
     const init: WorkerInit = { module: this.module, memory: this.memory, controlPtr: this.controlPtr, index };
     const failed = (why: string) => new Error(`vggrt wasm: worker ${index} (${url.href}) did not start: ${why}`);
     if (isNode) {
-      const { Worker } = await import('node:worker_threads');
+      const [{ Worker }, { default: nodeEndpoint }] = await Promise.all([import('node:worker_threads'),
+        import('comlink/dist/esm/node-adapter.mjs')]);
       const worker = new Worker(url);
+      const control = Comlink.wrap<WorkerControl>(nodeEndpoint(worker));
       try {
         await new Promise<void>((resolve, reject) => {
-          worker.once('message', (r: WorkerReply) => (r.ok ? resolve() : reject(failed(r.error))));
           worker.once('error', (e) => reject(failed(e.message)));
           worker.once('exit', (code) => reject(failed(`exited with code ${code}`)));
-          worker.postMessage(init);
+          const ready = (m: unknown) => {
+            if (m !== WORKER_READY) return;
+            worker.off('message', ready);
+            control.start(init).then(resolve, (e: Error) => reject(failed(e.message)));
+          };
+          worker.on('message', ready);
         });
       } catch (e) {
+        control[Comlink.releaseProxy]();
         await worker.terminate();
         throw e;
       }
-      // The worker now sits in its Atomics loop; drop the listeners and the ref so it never keeps the process alive.
-      worker.removeAllListeners();
+      worker.removeAllListeners('error');
+      worker.removeAllListeners('exit');
+      // Its comlink listener stays (for serve()'s reply at exit); unref'd, the worker never keeps the process alive.
       worker.unref();
-      return worker;
+      return { worker, control, serving: control.serve() };
     }
+    url.searchParams.set(COMLINK_URL_PARAM, comlinkUrl ?? resolveComlink());
     const worker = new Worker(url, { type: 'module', name: `vggrt-wasm-${index}` });
+    const control = Comlink.wrap<WorkerControl>(worker);
     try {
       await new Promise<void>((resolve, reject) => {
-        worker.onmessage = (ev: MessageEvent<WorkerReply>) => (ev.data.ok ? resolve() : reject(failed(ev.data.error)));
         // A module that fails to load or import raises 'error' here (with no detail in some browsers).
         worker.onerror = (ev: ErrorEvent) => { ev.preventDefault(); reject(failed(ev.message || 'the worker script failed to load')); };
-        worker.postMessage(init);
+        const ready = (ev: MessageEvent) => {
+          if (ev.data !== WORKER_READY) return;
+          worker.removeEventListener('message', ready);
+          control.start(init).then(resolve, (e: Error) => reject(failed(e.message)));
+        };
+        worker.addEventListener('message', ready);
       });
     } catch (e) {
+      control[Comlink.releaseProxy]();
       worker.terminate();
       throw e;
     }
-    worker.onmessage = null;
     worker.onerror = null;
-    return worker;
+    return { worker, control, serving: control.serve() };
   }
 
   hasFunction(name: string): boolean { return this.fnIndex.has(name); }
@@ -132,15 +160,40 @@ export class ThreadPool {
     if (failed) throw new Error(`vggrt wasm: ${name} failed on worker ${failed} (see its message above)`);
   }
 
-  async terminate(): Promise<void> {
-    for (let w = 1; w < this.threads; w++) {
+  /** Posts FN_EXIT to every worker, waits (at most EXIT_REPORT_MS) for each to report over comlink that it left
+   *  its loop, then stops them. Returns how many kernel calls each worker ran, or undefined for one that did not
+   *  report in time. */
+  async terminate(): Promise<(number | undefined)[]> {
+    for (let w = 1; w <= this.workers.length; w++) {
       const base = slotWord(w);
       this.i32[base + 1] = FN_EXIT;
       Atomics.add(this.i32, base, 1);
       Atomics.notify(this.i32, base);
     }
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    // Node: ref'd again, so the process waits for the replies (an unref'd worker's messages keep nothing alive).
+    for (const w of this.workers) w.worker.ref?.();
+    const served = await Promise.all(this.workers.map((w) => {
+      const report = w.serving.catch(() => undefined);
+      const late = new Promise<undefined>((resolve) => {
+        const timer = setTimeout(resolve, EXIT_REPORT_MS);
+        void report.then(() => clearTimeout(timer));
+      });
+      return Promise.race([report, late]);
+    }));
+    for (const w of this.workers) w.control[Comlink.releaseProxy]();
+    await Promise.all(this.workers.map((w) => w.worker.terminate()));
     this.workers = [];
+    return served;
+  }
+}
+
+/** comlink's module URL as the bare name resolves here (a page's import map maps it); a clear error without one. */
+function resolveComlink(): string {
+  try {
+    return import.meta.resolve('comlink');
+  } catch (e) {
+    throw new Error(`vggrt wasm: cannot resolve 'comlink' for the workers (${(e as Error).message}); map it in the page's import map `
+      + `(see examples/browser/index.html) or pass WasmBackendOptions.comlinkUrl`);
   }
 }
 

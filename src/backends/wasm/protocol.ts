@@ -1,4 +1,5 @@
-// Layout of the shared control block through which the pool hands kernel calls to workers (hot path).
+// Layout of the shared control block through which the pool hands kernel calls to workers (hot path), and the
+// workers' comlink control plane.
 
 export const MAX_ARGS = 28;
 /** Per-worker slot, in 32-bit words: [seq, fn, nargs, pad] then MAX_ARGS float64 args. */
@@ -26,3 +27,28 @@ export function functionNames(module: WebAssembly.Module): string[] {
  *  2-core VM: a sleeping worker starts 120-250 us after the notify, a polling one within a few us; a fixed 20000
  *  polls (~0.3 ms) let workers fall asleep in the tail of a fused Winograd call or between a step's small kernels. */
 export const SPIN_MS = 2;
+
+export interface WorkerInit {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  controlPtr: number;
+  /** 1-based: worker 0 is the calling thread. */
+  index: number;
+}
+
+/** What a worker exposes over comlink. */
+export interface WorkerControl {
+  /** Instantiates the kernel module over the shared memory; throws (the pool's start rejects with the message)
+   *  when it cannot. */
+  start(init: WorkerInit): void;
+  /** Serves kernel calls from the control block until the pool posts FN_EXIT, then returns how many it ran. It
+   *  never yields to the event loop meanwhile, so it is the last control call before exit. */
+  serve(): number;
+}
+
+/** The query parameter of the worker script's URL that carries comlink's module URL in a browser (worker.ts). */
+export const COMLINK_URL_PARAM = 'comlink';
+
+/** The one plain message a worker posts: once its comlink endpoint listens. Calls posted before that could be lost
+ *  (a browser delivers a module worker's messages while its top-level await of comlink is still pending). */
+export const WORKER_READY = 'vggrt-worker-ready';

@@ -1,24 +1,17 @@
-// Compute worker: instantiates the kernel module over the shared memory and runs calls posted through Atomics.
+// Compute worker: driven over comlink (the control plane: start, serve, exit), it instantiates the kernel module
+// over the shared memory and serves kernel calls posted through Atomics on the control block (the hot path).
 //
-// Imports nothing by bare name: a browser module worker does not see the page's import map.
-import { DONE, ERROR, FN_EXIT, SLOT_WORDS, SPIN_MS, functionNames, slotWord } from './protocol.js';
-
-export interface WorkerInit {
-  module: WebAssembly.Module;
-  memory: WebAssembly.Memory;
-  controlPtr: number;
-  /** 1-based: worker 0 is the calling thread. */
-  index: number;
-}
-
-/** The start handshake's reply: ok, or why the worker cannot serve. */
-export type WorkerReply = { ok: true } | { ok: false; error: string };
+// comlink is loaded by dynamic import, never by a static bare import: a browser module worker does not see the
+// page's import map, so there the pool passes comlink's resolved URL in this script's query (?comlink=...).
+import type * as ComlinkModule from 'comlink';
+import { COMLINK_URL_PARAM, DONE, ERROR, FN_EXIT, SPIN_MS, WORKER_READY, type WorkerControl, type WorkerInit, functionNames,
+  slotWord } from './protocol.js';
 
 function instantiate(init: WorkerInit): WebAssembly.Instance {
   return new WebAssembly.Instance(init.module, { env: { memory: init.memory, abort: () => { throw new Error('abort'); } } });
 }
 
-function serve(init: WorkerInit, instance: WebAssembly.Instance): void {
+function serve(init: WorkerInit, instance: WebAssembly.Instance): number {
   const names = functionNames(init.module);
   const fns = names.map((n) => instance.exports[n] as (...a: number[]) => unknown);
   const i32 = new Int32Array(init.memory.buffer, init.controlPtr);
@@ -26,6 +19,7 @@ function serve(init: WorkerInit, instance: WebAssembly.Instance): void {
   const base = slotWord(init.index);
   const argsF64 = (base + 4) / 2;
   let seen = 0; // the pool zeroes the block before spawning; a job may already be posted when we get here
+  let served = 0;
   const args: number[] = [];
   for (;;) {
     // Poll for SPIN_MS (reading the clock every 1024 polls) before sleeping.
@@ -37,7 +31,7 @@ function serve(init: WorkerInit, instance: WebAssembly.Instance): void {
     }
     seen = Atomics.load(i32, base);
     const fn = i32[base + 1];
-    if (fn === FN_EXIT) return;
+    if (fn === FN_EXIT) return served;
     const nargs = i32[base + 2];
     args.length = nargs;
     for (let a = 0; a < nargs; a++) args[a] = f64[argsF64 + a];
@@ -47,31 +41,35 @@ function serve(init: WorkerInit, instance: WebAssembly.Instance): void {
       Atomics.store(i32, ERROR, init.index);
       console.error(`vggrt wasm worker ${init.index}: ${names[fn]} failed: ${(e as Error).message}`);
     }
+    served++;
     Atomics.add(i32, DONE, 1);
     Atomics.notify(i32, DONE);
   }
 }
-void SLOT_WORDS;
 
-/** Handles the pool's one start message: instantiate, reply, then enter the serving loop on the next turn
- *  (the loop never returns to the event loop, so the reply must be posted first). */
-function onStart(init: WorkerInit, reply: (r: WorkerReply) => void): void {
-  let instance: WebAssembly.Instance;
-  try {
-    instance = instantiate(init);
-  } catch (e) {
-    reply({ ok: false, error: (e as Error).message });
-    return;
-  }
-  reply({ ok: true });
-  setTimeout(() => serve(init, instance), 0);
-}
+let started: { init: WorkerInit; instance: WebAssembly.Instance } | undefined;
+const control: WorkerControl = {
+  start(init) {
+    if (started) throw new Error(`worker ${started.init.index} is already started`);
+    started = { init, instance: instantiate(init) };
+  },
+  serve() {
+    if (!started) throw new Error('serve() called before start()');
+    return serve(started.init, started.instance);
+  },
+};
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 if (isNode) {
-  const { parentPort } = await import('node:worker_threads');
-  parentPort!.once('message', (init: WorkerInit) => onStart(init, (r) => parentPort!.postMessage(r)));
+  const [{ parentPort }, Comlink, { default: nodeEndpoint }] = await Promise.all([
+    import('node:worker_threads'), import('comlink'), import('comlink/dist/esm/node-adapter.mjs')]);
+  Comlink.expose(control, nodeEndpoint(parentPort!));
+  parentPort!.postMessage(WORKER_READY);
 } else {
-  const scope = globalThis as unknown as { onmessage: ((ev: MessageEvent<WorkerInit>) => void) | null; postMessage(r: WorkerReply): void };
-  scope.onmessage = (ev) => { scope.onmessage = null; onStart(ev.data, (r) => scope.postMessage(r)); };
+  const url = new URL(import.meta.url).searchParams.get(COMLINK_URL_PARAM);
+  // Thrown at load, this reaches the pool as the worker's error event, with the message.
+  if (!url) throw new Error(`vggrt wasm worker: its script URL carries no ?${COMLINK_URL_PARAM}= (comlink's module URL)`);
+  const Comlink = (await import(url)) as typeof ComlinkModule;
+  Comlink.expose(control, globalThis as unknown as ComlinkModule.Endpoint);
+  (globalThis as unknown as { postMessage(m: unknown): void }).postMessage(WORKER_READY);
 }
