@@ -12,8 +12,8 @@ const EXIT_REPORT_MS = 2000;
 interface PoolWorker {
   worker: { terminate(): unknown; ref?(): void };
   control: Comlink.Remote<WorkerControl>;
-  /** The worker's serve() call: resolves, with the calls it ran, once it has left its loop. */
-  serving: Promise<number>;
+  /** The worker's serve() call: resolves, with the calls it ran, once it has left its loop (undefined if it failed). */
+  serving: Promise<number | undefined>;
 }
 
 /** Calls a kernel function on each of `threads` threads; thread 0 is the calling thread. */
@@ -88,7 +88,7 @@ export class ThreadPool {
       worker.removeAllListeners('exit');
       // Its comlink listener stays (for serve()'s reply at exit); unref'd, the worker never keeps the process alive.
       worker.unref();
-      return { worker, control, serving: control.serve() };
+      return { worker, control, serving: serveCall(control, index) };
     }
     url.searchParams.set(COMLINK_URL_PARAM, comlinkUrl ?? resolveComlink());
     const worker = new Worker(url, { type: 'module', name: `vggrt-wasm-${index}` });
@@ -110,7 +110,7 @@ export class ThreadPool {
       throw e;
     }
     worker.onerror = null;
-    return { worker, control, serving: control.serve() };
+    return { worker, control, serving: serveCall(control, index) };
   }
 
   hasFunction(name: string): boolean { return this.fnIndex.has(name); }
@@ -173,7 +173,7 @@ export class ThreadPool {
     // Node: ref'd again, so the process waits for the replies (an unref'd worker's messages keep nothing alive).
     for (const w of this.workers) w.worker.ref?.();
     const served = await Promise.all(this.workers.map((w) => {
-      const report = w.serving.catch(() => undefined);
+      const report = w.serving;
       const late = new Promise<undefined>((resolve) => {
         const timer = setTimeout(resolve, EXIT_REPORT_MS);
         void report.then(() => clearTimeout(timer));
@@ -185,6 +185,14 @@ export class ThreadPool {
     this.workers = [];
     return served;
   }
+}
+
+/** A started worker's serve() call, its failure reported (it would leave the pool's calls waiting) and never unhandled. */
+function serveCall(control: Comlink.Remote<WorkerControl>, index: number): Promise<number | undefined> {
+  return control.serve().then((n) => n, (e: Error) => {
+    console.error(`vggrt wasm: worker ${index} stopped serving: ${e.message}`);
+    return undefined;
+  });
 }
 
 /** comlink's module URL as the bare name resolves here (a page's import map maps it); a clear error without one. */
