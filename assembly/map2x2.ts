@@ -9,19 +9,19 @@
 // The data gradient runs the transposed algorithm (dM = A dY A^T, dD = dM U^T, dx = B dD B^T), the filter
 // gradient dU = D^T dM, dw = G^T dU G.
 //
-// Each pass is one call per thread: the threads claim blocks of the GEMMs' output columns (forward: output
-// channels; both gradients: input channels) off an atomic counter and per block transform what those columns
-// need, multiply, transform back. They never wait for each other, a thread the host slows down takes fewer
-// blocks, and a block's transformed filter (or filter gradient) stays in cache from its transform to its GEMMs
-// (the forward also walks the GEMMs' depth in steps). The small transforms every column needs (D in the
-// forward, dM in the gradients: n x 9 x channels) each thread computes for itself.
+// Each pass is one call per thread. In the gradients the threads claim blocks of the GEMMs' output columns
+// (input channels) off an atomic counter and per block transform what those columns need, multiply, transform
+// back: they never wait for each other, a thread the host slows down takes fewer blocks, and a block's
+// transformed filter gradient stays in cache; the small transform every column needs (dM: n x 9 x cout) each
+// thread computes for itself. The forward splits the depth instead (map2x2_forward).
 // Vectorised over channels (f32x4), tails through partial lanes.
-import { gemm_f32, gemm_f32_bdirect } from './gemm';
+import { gemm_f32, gemm_f32_4x8, gemm_f32_5x8, gemm_f32_6x8 } from './gemm';
 import { ldv as ld, stv as st } from './lanes';
 
-/** Nine positions pos bytes apart from dst get G w G^T of the 9 taps at src + t * tap (t = ky*3 + kx). */
+/** Nine positions pos bytes apart from dst get G w G^T of the 9 taps at src + t * tap (t = ky*3 + kx): n lanes
+ *  read, sn lanes stored (zeros past n). */
 // @ts-ignore: decorator
-@inline function filterVec(src: usize, tap: usize, dst: usize, pos: usize, n: i32): void {
+@inline function filterVec(src: usize, tap: usize, dst: usize, pos: usize, n: i32, sn: i32): void {
   const w00 = ld(src, n), w01 = ld(src + tap, n), w02 = ld(src + 2 * tap, n);
   const w10 = ld(src + 3 * tap, n), w11 = ld(src + 4 * tap, n), w12 = ld(src + 5 * tap, n);
   const w20 = ld(src + 6 * tap, n), w21 = ld(src + 7 * tap, n), w22 = ld(src + 8 * tap, n);
@@ -29,9 +29,9 @@ import { ldv as ld, stv as st } from './lanes';
   const r00 = w10, r01 = w11, r02 = w12;
   const r10 = f32x4.sub(w20, w10), r11 = f32x4.sub(w21, w11), r12 = f32x4.sub(w22, w12);
   const r20 = f32x4.sub(w00, w10), r21 = f32x4.sub(w01, w11), r22 = f32x4.sub(w02, w12);
-  st(dst, r01, n); st(dst + pos, f32x4.sub(r02, r01), n); st(dst + 2 * pos, f32x4.sub(r00, r01), n);
-  st(dst + 3 * pos, r11, n); st(dst + 4 * pos, f32x4.sub(r12, r11), n); st(dst + 5 * pos, f32x4.sub(r10, r11), n);
-  st(dst + 6 * pos, r21, n); st(dst + 7 * pos, f32x4.sub(r22, r21), n); st(dst + 8 * pos, f32x4.sub(r20, r21), n);
+  st(dst, r01, sn); st(dst + pos, f32x4.sub(r02, r01), sn); st(dst + 2 * pos, f32x4.sub(r00, r01), sn);
+  st(dst + 3 * pos, r11, sn); st(dst + 4 * pos, f32x4.sub(r12, r11), sn); st(dst + 5 * pos, f32x4.sub(r10, r11), sn);
+  st(dst + 6 * pos, r21, sn); st(dst + 7 * pos, f32x4.sub(r22, r21), sn); st(dst + 8 * pos, f32x4.sub(r20, r21), sn);
 }
 
 /** The 9 taps at dst + t * tap get beta * dw + G^T dU G of the positions at src (pos bytes apart); beta 0
@@ -83,13 +83,18 @@ import { ldv as ld, stv as st } from './lanes';
   st(dst + 2 * px, f32x4.add(r10, r12), n); st(dst + 3 * px, f32x4.add(r10, r11), n);
 }
 
-/** A^T M A (+ vb) (ReLU) of the 9 positions at src into one image's 4 pixels at dst. A^T maps
- *  (m0, m1, m2) to (m0 + m1, m0 + m2). */
+/** A^T M A (+ vb) (ReLU) of the 9 positions at src0 (+ those at src1 when parts is 2: M = M0 + M1, added first)
+ *  into one image's 4 pixels at dst. A^T maps (m0, m1, m2) to (m0 + m1, m0 + m2). */
 // @ts-ignore: decorator
-@inline function outputVec(src: usize, pos: usize, dst: usize, px: usize, vb: v128, relu: bool, n: i32): void {
-  const m00 = ld(src, n), m01 = ld(src + pos, n), m02 = ld(src + 2 * pos, n);
-  const m10 = ld(src + 3 * pos, n), m11 = ld(src + 4 * pos, n), m12 = ld(src + 5 * pos, n);
-  const m20 = ld(src + 6 * pos, n), m21 = ld(src + 7 * pos, n), m22 = ld(src + 8 * pos, n);
+@inline function outputVec(src0: usize, src1: usize, parts: i32, pos: usize, dst: usize, px: usize, vb: v128, relu: bool, n: i32): void {
+  let m00 = ld(src0, n), m01 = ld(src0 + pos, n), m02 = ld(src0 + 2 * pos, n);
+  let m10 = ld(src0 + 3 * pos, n), m11 = ld(src0 + 4 * pos, n), m12 = ld(src0 + 5 * pos, n);
+  let m20 = ld(src0 + 6 * pos, n), m21 = ld(src0 + 7 * pos, n), m22 = ld(src0 + 8 * pos, n);
+  if (parts == 2) {
+    m00 = f32x4.add(m00, ld(src1, n)); m01 = f32x4.add(m01, ld(src1 + pos, n)); m02 = f32x4.add(m02, ld(src1 + 2 * pos, n));
+    m10 = f32x4.add(m10, ld(src1 + 3 * pos, n)); m11 = f32x4.add(m11, ld(src1 + 4 * pos, n)); m12 = f32x4.add(m12, ld(src1 + 5 * pos, n));
+    m20 = f32x4.add(m20, ld(src1 + 6 * pos, n)); m21 = f32x4.add(m21, ld(src1 + 7 * pos, n)); m22 = f32x4.add(m22, ld(src1 + 8 * pos, n));
+  }
   const b00 = f32x4.add(m00, m10), b01 = f32x4.add(m01, m11), b02 = f32x4.add(m02, m12);
   const b10 = f32x4.add(m00, m20), b11 = f32x4.add(m01, m21), b12 = f32x4.add(m02, m22);
   let y00 = f32x4.add(f32x4.add(b00, b01), vb), y01 = f32x4.add(f32x4.add(b00, b02), vb);
@@ -132,38 +137,134 @@ function toPositions(a: usize, t: usize, n: i32, c: i32, c0: i32, c1: i32, ld: i
 // @ts-ignore: decorator
 @inline function claim(counter: usize, cb: i32): i32 { return atomic.add<i32>(counter, cb); }
 
+/** Rows of a GEMM's A in micro-tile slivers as gemm_f32 tiles them (assembly/gemm.ts tail_rows4): the first
+ *  `main` rows in mrS-row slivers, the last n - main in 4-row ones where that leaves the others whole. */
+// @ts-ignore: decorator
+@inline function mainRows(n: i32, mrS: i32): i32 {
+  for (let t = 0; t < mrS; t++) {
+    const r = n - 4 * t;
+    if (r < 0) return n;
+    if (r % mrS == 0) return r;
+  }
+  return n;
+}
+
+/** Stores n (1..4) lanes of v at p, p + s, p + 2s, p + 3s: one row's 4 channels into a packed A sliver. */
+// @ts-ignore: decorator
+@inline function scatter(p: usize, s: usize, v: v128, n: i32): void {
+  store<f32>(p, f32x4.extract_lane(v, 0));
+  if (n > 1) store<f32>(p + s, f32x4.extract_lane(v, 1));
+  if (n > 2) store<f32>(p + 2 * s, f32x4.extract_lane(v, 2));
+  if (n > 3) store<f32>(p + 3 * s, f32x4.extract_lane(v, 3));
+}
+
+/** D = B^T x B of channels [0, kw) of every image (x: the first channel, pixels cin channels apart) straight into
+ *  gemm_f32's packed-A layout, one [rows][kw] block per position (pos bytes apart): row i of the sliver of width
+ *  wd starting at row r0, depth ch, is the float at r0 * kw + ch * wd + (i - r0). Rows past n in a last partial
+ *  sliver get zeros. */
+function packD(x: usize, d: usize, n: i32, cin: i32, kw: i32, pos: usize, mrS: i32): void {
+  // Rows [0, full) in mrS-row slivers (the last one padded when no 4-row slivers follow), then 4-row ones.
+  const main = mainRows(n, mrS), full = main < n ? main : (n + mrS - 1) / mrS * mrS, rows = main < n ? n : full;
+  const px = <usize>cin * 4;
+  for (let i = 0; i < rows; i++) {
+    const r0 = i < full ? i / mrS * mrS : full + (i - full) / 4 * 4, wd = i < full ? mrS : 4;
+    const dst = d + ((<usize>r0 * <usize>kw + <usize>(i - r0)) << 2), step = <usize>wd << 2;
+    if (i >= n) {
+      for (let p = 0; p < 9; p++) for (let ch = 0; ch < kw; ch++) store<f32>(dst + <usize>p * pos + <usize>ch * step, 0);
+      continue;
+    }
+    const src = x + <usize>i * 4 * px;
+    for (let ch = 0; ch < kw; ch += 4) {
+      const nl = min(4, kw - ch), s = src + (<usize>ch << 2), o = dst + <usize>ch * step;
+      const x00 = ld(s, nl), x01 = ld(s + px, nl), x10 = ld(s + 2 * px, nl), x11 = ld(s + 3 * px, nl);
+      const s0 = f32x4.add(x00, x10), s1 = f32x4.add(x01, x11);
+      // inputVec's nine positions, a row's 4 channels wd floats apart.
+      scatter(o, step, f32x4.add(s0, s1), nl); scatter(o + pos, step, s1, nl); scatter(o + 2 * pos, step, s0, nl);
+      scatter(o + 3 * pos, step, f32x4.add(x10, x11), nl); scatter(o + 4 * pos, step, x11, nl); scatter(o + 5 * pos, step, x10, nl);
+      scatter(o + 6 * pos, step, f32x4.add(x00, x01), nl); scatter(o + 7 * pos, step, x01, nl); scatter(o + 8 * pos, step, x00, nl);
+    }
+  }
+}
+
+/** Rows [k0, k0 + kk) of U = G w G^T for output channels [c0, c0 + nc) into 8-column GEMM slivers at u
+ *  (positions up bytes apart): row r of sliver j at u + j * kk * 32 + r * 32; a last sliver's columns past nc
+ *  get zeros (the tiles compute them and never store them). */
+function filterRows(w: usize, cout: i32, tap: usize, c0: i32, nc: i32, k0: i32, kk: i32, u: usize, up: usize): void {
+  const sl = <usize>kk * 32;
+  for (let r = 0; r < kk; r++) {
+    const src = w + ((<usize>(k0 + r) * <usize>cout + <usize>c0) << 2), dst = u + <usize>r * 32;
+    for (let co = 0; co < nc; co += 4) {
+      filterVec(src + (<usize>co << 2), tap, dst + <usize>(co >> 3) * sl + (<usize>(co & 7) << 2), up, min(4, nc - co), 4);
+    }
+    if ((nc & 7) != 0 && (nc & 7) <= 4) {
+      const z = dst + <usize>(nc >> 3) * sl + 16;
+      for (let p = 0; p < 9; p++) v128.store(z + <usize>p * up, f32x4.splat(0));
+    }
+  }
+}
+
 /**
- * Forward: y = A^T [(B^T x B) U] A (+ bias if flags bit 0) (ReLU if bit 1). The threads claim blocks of cb
- * output channels off `counter`; per block the GEMMs' depth (input channels) goes in steps of kb: each
- * step's rows of U are transformed into u ([9][kb][cb], uPos floats apart) and multiplied into M at once, so U
- * never leaves the cache and the filter is read in runs of cb floats. d: this thread's D ([9][n][cin], dPos
- * apart); mm: one block's M ([9][n][cb], mPos apart); ws, mcb, kcb, ncb, mrS: gemm_f32's.
+ * Forward: y = A^T [(B^T x B) U] A (+ bias if flags bit 0) (ReLU if bit 1), in two phases in one call.
+ * 1. Products: the depth (input channels) is cut at kh into two parts, M = M0 + M1 with M_i = D_i U_i over
+ *    part i. The threads claim items (part, block of cb output channels) off sync + 64. Per item the thread
+ *    transforms D for the part's channels straight into the packed-A layout (packD: d, [9][rows][kw], dPos
+ *    floats apart, its own), then goes down the depth in steps of kb rows: the step's rows of U are transformed
+ *    into packed 8-column slivers (filterRows: u, [9][cb/8][kb][8], uPos floats apart, mostly in L2 from
+ *    transform to GEMM) and gemm_f32's micro-tiles multiply them into M_part (m + part * 9 * mPos floats:
+ *    [9][n][cout], mPos apart; the first step overwrites). Items done are counted at sync + 128; the threads
+ *    wait until all are (a late thread finds nothing left to claim; about 15 us on 2 threads, spin counts).
+ * 2. y = A^T (M0 + M1) A on chunks of oc output channels claimed off sync + 192.
+ * Why the depth split: on 2 threads each thread then reads whole rows of the filter (2 KB at 512 channels)
+ * where halving the output channels made each read half rows, and reading the filter (9.4 MB at 512->512) is
+ * memory-bound: the transforms alone (GEMMs skipped) took 0.78 ms on 1 thread and 0.84 on 2 with column
+ * halves, 0.58 on 2 with depth halves; two independent half-depth problems ran 9-13% faster side by side than
+ * the two column halves of one. D per item: each thread then writes and reads only its own D (on 2 threads:
+ * D once; with more, once per item), where a D shared by all (chunks claimed, then a wait) ran 2 threads 4-5%
+ * slower (2.15-2.18 ms against 2.06), its lines moving between the cores. Each output's sums run in an order
+ * set by cin, cout, kh and kb only (never by the thread count or which thread ran what): any thread count gives
+ * bit-identical results. sync: 256 zeroed bytes; tmp: 48 floats per thread for edge tiles; mrS: the
+ * micro-kernel's rows (6 or 5).
  */
-export function map2x2_forward(x: usize, w: usize, bias: usize, y: usize, n: i32, cin: i32, cout: i32, cb: i32, counter: usize, kb: i32,
-  d: usize, dPos: i32, u: usize, uPos: i32, mm: usize, mPos: i32, flags: i32, ws: usize, mcb: i32, kcb: i32, ncb: i32, mrS: i32): void {
-  toPositions(x, d, n, cin, 0, cin, cin, dPos, 0);
-  const tap = <usize>cin * <usize>cout * 4, up = <usize>uPos * 4, mp = <usize>mPos * 4, px = <usize>cout * 4;
-  const relu = (flags & 2) != 0, zero = f32x4.splat(0);
-  for (let c0 = claim(counter, cb); c0 < cout; c0 = claim(counter, cb)) {
-    const nc = min(cb, cout - c0);
-    for (let k0 = 0; k0 < cin; k0 += kb) {
-      const kk = min(kb, cin - k0);
-      for (let ci = k0; ci < k0 + kk; ci++) {
-        const src = w + (<usize>ci * <usize>cout + <usize>c0) * 4, dst = u + <usize>(ci - k0) * <usize>nc * 4;
-        for (let co = 0; co < nc; co += 4) filterVec(src + (<usize>co << 2), tap, dst + (<usize>co << 2), up, min(4, nc - co));
-      }
-      const beta: f32 = k0 == 0 ? 0 : 1;
-      // B (the step's U, just written, in L2) read in place: 1 thread 4.1 ms against 4.5 packing it.
+export function map2x2_forward(x: usize, w: usize, bias: usize, y: usize, n: i32, cin: i32, cout: i32, cb: i32, sync: usize, kb: i32,
+  kh: i32, d: usize, dPos: i32, u: usize, uPos: i32, m: usize, mPos: i32, flags: i32, tmp: usize, mrS: i32, oc: i32): void {
+  const tap = <usize>cin * <usize>cout * 4, dp = <usize>dPos * 4, up = <usize>uPos * 4, mp = <usize>mPos * 4;
+  const px = <usize>cout * 4, ldcB = <usize>cout << 2;
+  const main = mainRows(n, mrS), parts = kh < cin ? 2 : 1, items = parts * ((cout + cb - 1) / cb);
+  for (let it = claim(sync + 64, 1); it < items; it = claim(sync + 64, 1)) {
+    const part = it % parts, c0 = it / parts * cb, nc = min(cb, cout - c0);
+    const ka = part == 0 ? 0 : kh, kz = part == 0 ? min(kh, cin) : cin, kw = kz - ka;
+    const mb = m + <usize>part * 9 * mp + (<usize>c0 << 2);
+    packD(x + (<usize>ka << 2), d, n, cin, kw, dp, mrS);
+    for (let k0 = ka; k0 < kz; k0 += kb) {
+      const kk = min(kb, kz - k0), sl = <usize>kk * 32, beta: f32 = k0 == ka ? 0 : 1;
+      filterRows(w, cout, tap, c0, nc, k0, kk, u, up);
       for (let p = 0; p < 9; p++) {
-        gemm_f32_bdirect(d + (<usize>p * <usize>dPos + <usize>k0) * 4, u + <usize>p * up, mm + <usize>p * mp, n, nc, kk, cin, nc, nc, 0, 0, 1,
-          beta, 0, 0, ws, mcb, kcb, ncb, mrS);
+        const ap = d + <usize>p * dp, bp = u + <usize>p * up, cp = mb + <usize>p * mp;
+        for (let jr = 0; jr < nc; jr += 8) {
+          const bs = bp + <usize>(jr >> 3) * sl, ct = cp + (<usize>jr << 2), nr = min(8, nc - jr);
+          for (let ir = 0; ir < main; ir += mrS) {
+            const at = ap + ((<usize>ir * <usize>kw + <usize>(k0 - ka) * <usize>mrS) << 2), mr = min(mrS, main - ir);
+            if (mrS == 5) gemm_f32_5x8(at, bs, kk, ct + <usize>ir * ldcB, cout, mr, nr, 1, beta, 0, 0, tmp);
+            else gemm_f32_6x8(at, bs, kk, ct + <usize>ir * ldcB, cout, mr, nr, 1, beta, 0, 0, tmp);
+          }
+          for (let ir = main; ir < n; ir += 4) {
+            const at = ap + ((<usize>ir * <usize>kw + <usize>(k0 - ka) * 4) << 2);
+            gemm_f32_4x8(at, bs, kk, ct + <usize>ir * ldcB, cout, 4, nr, 1, beta, 0, 0, tmp);
+          }
+        }
       }
     }
+    atomic.add<i32>(sync + 128, 1);
+  }
+  while (atomic.load<i32>(sync + 128) < items) { /* another thread is finishing its last item */ }
+  const relu = (flags & 2) != 0, zero = f32x4.splat(0), m1 = m + 9 * mp;
+  for (let c0 = claim(sync + 192, oc); c0 < cout; c0 = claim(sync + 192, oc)) {
+    const c1 = min(cout, c0 + oc);
     for (let i = 0; i < n; i++) {
-      for (let co = 0; co < nc; co += 4) {
-        const nl = min(4, nc - co);
-        const vb = (flags & 1) != 0 ? ld(bias + (<usize>(c0 + co) << 2), nl) : zero;
-        outputVec(mm + (<usize>(i * nc + co) << 2), mp, y + ((<usize>i * 4 * <usize>cout + <usize>(c0 + co)) << 2), px, vb, relu, nl);
+      for (let co = c0; co < c1; co += 4) {
+        const nl = min(4, c1 - co), o = (<usize>i * <usize>cout + <usize>co) << 2;
+        const vb = (flags & 1) != 0 ? ld(bias + (<usize>co << 2), nl) : zero;
+        outputVec(m + o, m1 + o, parts, mp, y + ((<usize>i * 4 * <usize>cout + <usize>co) << 2), px, vb, relu, nl);
       }
     }
   }
@@ -182,7 +283,7 @@ export function map2x2_backward_data(dy: usize, w: usize, dx: usize, n: i32, cin
     const nc = min(cb, cin - c0);
     for (let ci = c0; ci < c0 + nc; ci++) {
       const src = w + <usize>ci * <usize>cout * 4, dst = u + <usize>(ci - c0) * <usize>cout * 4;
-      for (let co = 0; co < cout; co += 4) filterVec(src + (<usize>co << 2), tap, dst + (<usize>co << 2), up, min(4, cout - co));
+      for (let co = 0; co < cout; co += 4) filterVec(src + (<usize>co << 2), tap, dst + (<usize>co << 2), up, min(4, cout - co), min(4, cout - co));
     }
     for (let p = 0; p < 9; p++) {
       gemm_f32(dm + <usize>p * <usize>dmPos * 4, u + <usize>p * up, dd + <usize>p * dp, n, nc, cout, cout, cout, nc, 0, 1, 1, 0, 0, 0,

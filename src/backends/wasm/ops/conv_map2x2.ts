@@ -1,9 +1,9 @@
 // The winograd_map2x2 convolution passes (3x3, pad 1, stride 1 on a 2x2 map; assembly/map2x2.ts): 9 tile GEMMs
 // of n x cin x cout per pass where im2col multiplies 16 non-zero (pixel, tap) pairs (the small-map path) and
-// Winograd F(2x2) 16 transformed positions. One parallel call per pass, in which the threads claim blocks of
-// the GEMMs' output columns (transform, 9 GEMMs, transform back) off an atomic counter: they never wait for
-// each other between phases, and one the host slows down takes fewer blocks (a fixed half per thread ran the
-// 2-thread forward anywhere from 3.7 to 8 ms while other processes ran).
+// Winograd F(2x2) 16 transformed positions. One parallel call per pass. In the gradients the threads claim
+// blocks of the GEMMs' output columns (transform, 9 GEMMs, transform back) off an atomic counter: they never
+// wait for each other, and one the host slows down takes fewer blocks (a fixed half per thread ran the 2-thread
+// forward anywhere from 3.7 to 8 ms while other processes ran). The forward splits the depth (forwardMap2x2).
 import { type ConvShape } from '../../../backend.js';
 import type { WasmContext } from '../context.js';
 import { timed } from './conv_im2col.js';
@@ -11,12 +11,14 @@ import { GEMM_NR, gemmBlocks, gemmMr } from './gemm.js';
 
 /** Per-thread workspaces: conv owns slots 0..9 (no other conv pass runs inside this one). */
 const SLOT_FULL = 0, SLOT_BLOCK = 1, SLOT_OUT = 2, SLOT_GEMM = 3, SLOT_COUNTER = 4;
-/** blockBytes: most bytes of a gradient pass's column block of U or dU ([9][cb][cout]), a bound on the workspace
- *  of wide layers; forwardBlockBytes: bytes of the forward's depth step of U ([9][kb][cb]), transformed and
- *  multiplied while it is in the 1 MB L2 (1 MB: 4.3 ms against 4.7 with the whole filter per block on
- *  512->512 batch 32, 1 thread). parallelMinMacs: below this many multiply-adds a pass runs on one thread.
- *  Mutable so tests can force many blocks and the 2-thread split on small shapes. */
-export const map2x2Limits = { blockBytes: 16 << 20, forwardBlockBytes: 1 << 20, parallelMinMacs: 1 << 20 };
+/** blockBytes: most bytes of a column block of U or dU ([9][cb][rows]), a bound on the workspace of wide layers;
+ *  forwardBlockBytes: most bytes of the forward's depth step of U over all output channels ([9][kb][cout]),
+ *  transformed and multiplied while it is (mostly) in the 1 MB L2. 512->512 batch 32 (1.125 MB: 4 steps of 64
+ *  per depth half), 2 threads, alternated in one process against steps of 56 (5 per half): 2-3% faster; 40
+ *  and 48 within 1.5%; 128 4-5% and 256 16% slower, 28 12% (1 thread: 256 7% slower, the others within 2%).
+ *  parallelMinMacs: below this many multiply-adds a pass runs on one thread. Mutable so tests can force many
+ *  blocks, short depth steps and the 2-thread split on small shapes. */
+export const map2x2Limits = { blockBytes: 16 << 20, forwardBlockBytes: 9 * 4 * 512 * 64, parallelMinMacs: 1 << 20 };
 
 /** Positions padded 16 floats apart so the 9 streams of a transform do not alias in cache. */
 const padStride = (elems: number) => elems + 16;
@@ -41,21 +43,39 @@ function perThread(ctx: WasmContext, slot: number, each: number, jobs: number): 
 }
 
 const each = (jobs: number, args: (t: number) => number[]) => Array.from({ length: jobs }, (_, t) => args(t));
+const roundUp = (v: number, a: number) => Math.ceil(v / a) * a;
 
-/** y = conv(x, w) (+ bias) (ReLU): M_j = D_j U_j, y = A^T M A; threads claim blocks of output channels and walk
- *  the input channels in steps of kb rows of U (map2x2Limits.forwardBlockBytes). A block per thread: each block
- *  repacks D for its GEMMs, and 512->512 batch 32 on 2 threads ran 3.24 ms with 8 blocks, 2.63 with 2 (1 thread:
- *  4.5). */
+/** Output channels per chunk of the forward's last phase (y = A^T M A). */
+const FORWARD_OUT_COLS = 64;
+
+/** y = conv(x, w) (+ bias) (ReLU): M_j = D_j U_j, y = A^T M A (assembly/map2x2.ts map2x2_forward). The depth is cut
+ *  in two halves (M = M0 + M1) and the output channels in ceil(threads / 2) blocks, so 2 threads take one half of
+ *  the depth each over all output channels, each transforming its half of D, packed for the GEMMs. The depth steps
+ *  (kb) and the cut depend on the shape only: 1 and 2 threads give bit-identical outputs. 512->512 batch 32 against
+ *  the previous split (a half of the output channels per thread, all of D and its packing on each thread), medians
+ *  of 25 alternated in one process: 2 threads 9-12% faster (2.20-2.43 ms against 2.42-2.70), 1 thread 3% faster;
+ *  the 2-thread speed-up (1 and 2 threads alternated, 21 pairs, one tree per process): 1.81-1.83x against
+ *  1.63-1.71x. Narrower blocks claimed for balance ran slower (each reads shorter runs of the filter): 64-column
+ *  blocks 15%, guided claims from 176 down to 32 columns 10% on 2 threads. */
 export function forwardMap2x2(ctx: WasmContext, x: number, w: number, bias: number, y: number, s: ConvShape, relu: boolean): void {
-  const { jobs, cb, counter } = plan(ctx, s, s.cout, s.cin, 1);
-  const kb = Math.max(4, Math.min(s.cin, Math.floor(map2x2Limits.forwardBlockBytes / (9 * cb * 4) / 4) * 4));
-  const mr = gemmMr(ctx), bl = gemmBlocks(s.n, cb, kb, mr);
-  const dPos = padStride(s.n * s.cin), uPos = padStride(kb * cb), mPos = padStride(s.n * cb);
+  const threads = 9 * s.n * s.cin * s.cout >= map2x2Limits.parallelMinMacs ? ctx.threads : 1;
+  const fit = Math.floor(map2x2Limits.blockBytes / (9 * s.cin * 4) / GEMM_NR) * GEMM_NR;
+  const cb = Math.max(GEMM_NR, Math.min(fit, roundUp(s.cout / Math.ceil(threads / 2), GEMM_NR)));
+  const kh = roundUp(s.cin / 2, 4);
+  // The longest step the budget allows, evened out so a depth half has no short last step.
+  const kbMax = Math.max(4, Math.floor(map2x2Limits.forwardBlockBytes / (9 * roundUp(s.cout, GEMM_NR) * 4) / 4) * 4);
+  const kb = Math.min(s.cin, roundUp(Math.ceil(kh / Math.ceil(kh / kbMax)), 4));
+  const jobs = Math.min(threads, (kh < s.cin ? 2 : 1) * Math.ceil(s.cout / cb));
+  const mr = gemmMr(ctx);
+  // A thread's D: kh channels (the larger part) by n rows, or n rounded up to whole micro-tile slivers.
+  const dPos = padStride((s.n + mr) * kh), uPos = padStride(kb * roundUp(cb, GEMM_NR)), mPos = padStride(s.n * s.cout);
   const d = perThread(ctx, SLOT_FULL, bytes(9 * dPos), jobs), u = perThread(ctx, SLOT_BLOCK, bytes(9 * uPos), jobs);
-  const m = perThread(ctx, SLOT_OUT, bytes(9 * mPos), jobs), ws = perThread(ctx, SLOT_GEMM, bl.bytes, jobs);
+  const m = ctx.workspace(2 * bytes(9 * mPos), SLOT_OUT), tmp = perThread(ctx, SLOT_GEMM, 256, jobs);
+  const sync = ctx.workspace(256, SLOT_COUNTER);
+  new Int32Array(ctx.memory.buffer, sync, 64).fill(0);
   const flags = (bias ? 1 : 0) | (relu ? 2 : 0);
   timed('fused', () => ctx.pool.parallel('map2x2_forward', each(jobs, (t) =>
-    [x, w, bias, y, s.n, s.cin, s.cout, cb, counter, kb, d(t), dPos, u(t), uPos, m(t), mPos, flags, ws(t), bl.mcb, bl.kcb, bl.ncb, mr])));
+    [x, w, bias, y, s.n, s.cin, s.cout, cb, sync, kb, kh, d(t), dPos, u(t), uPos, m, mPos, flags, tmp(t), mr, FORWARD_OUT_COLS])));
 }
 
 /** dx = B (dM U^T) B^T with dM = A dY A^T; threads claim blocks of input channels. */
