@@ -88,7 +88,7 @@ function neighboursOf(plan: Plan, auto: Algos, allAlgos: boolean, applies: (id: 
   // beat it, so that `npm run bench -- --quick`, build included, stays under 2 minutes.
   return out.sort((a, b) => a.gapMs - b.gapMs).slice(0, QUICK_NEIGHBOURS);
 }
-const QUICK_NEIGHBOURS = 12;
+const QUICK_NEIGHBOURS = 8;
 
 const withChange = (auto: Algos, n: Neighbour): Algos => ({ ...auto, [n.layer]: { ...auto[n.layer], [n.pass]: n.algo } });
 const nbName = (n: Neighbour) => `${n.layer}.${n.pass}=${n.algo}`;
