@@ -441,7 +441,7 @@ function gemm_f32_fewrows(a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, 
   transA: i32, transB: i32, alpha: f32, beta: f32, bias: usize, relu: i32, ap: usize, bpk: usize, tmp: usize,
   kcb: i32, ncb: i32, mrS: i32): void {
   const ldcb = <usize>ldc << 2, ldbB = <usize>ldb << 2;
-  const m4 = tail_rows4(m, mrS), mMain = m - m4;
+  const m4 = gemm_tail_rows4(m, mrS), mMain = m - m4;
   for (let jc = 0; jc < n; jc += ncb) {
     const nc = imin(ncb, n - jc);
     for (let pc = 0; pc < k; pc += kcb) {
@@ -498,7 +498,7 @@ export function gemm_f32(a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, l
         const mc = imin(mcb, m - ic);
         const asrc = transA ? a + ((<usize>pc * <usize>lda + <usize>ic) << 2) : a + ((<usize>ic * <usize>lda + <usize>pc) << 2);
         // The last m4 rows in 4-row tiles when that leaves the others whole mrS-row tiles (see gemm_f32_4x8).
-        const m4 = tail_rows4(mc, mrS), mMain = mc - m4;
+        const m4 = gemm_tail_rows4(mc, mrS), mMain = mc - m4;
         gemm_pack_a(asrc, lda, transA, mMain, kc, ap, mrS);
         const ap4 = ap + <usize>(mMain * kc) * 4;
         if (m4) gemm_pack_a(transA ? asrc + (<usize>mMain << 2) : asrc + <usize>mMain * (<usize>lda << 2), lda, transA, m4, kc, ap4, 4);
@@ -779,9 +779,10 @@ function gemm_f32_4x8_rows(ap: usize, bp: usize, ldbB: usize, kc: i32, crows: us
 }
 
 /** Rows at the end of an mc-row block that 4-row tiles take so that the mrS-row tiles before them are all full
- *  (0 when no such split exists: odd mc with mrS 6). */
+ *  (0 when no such split exists: odd mc with mrS 6). Exported for callers that pack A for these tiles themselves
+ *  (assembly/map2x2.ts). */
 // @ts-ignore: decorator
-@inline function tail_rows4(mc: i32, mrS: i32): i32 {
+@inline export function gemm_tail_rows4(mc: i32, mrS: i32): i32 {
   for (let t = 0; t < mrS; t++) {
     const r = mc - 4 * t;
     if (r < 0) return 0;
@@ -853,7 +854,7 @@ export function gemm_f32_rows(arows: usize, b: usize, crows: usize, coff: usize,
       if (packB) gemm_pack_b(bsrc, ldb, transB, kc, nc, bpk);
       for (let ic = 0; ic < m; ic += mcb) {
         const mc = imin(mcb, m - ic);
-        const m4 = tail_rows4(mc, mrS), mMain = mc - m4;
+        const m4 = gemm_tail_rows4(mc, mrS), mMain = mc - m4;
         pack_a_rows(arows + (<usize>ic << 2), <usize>pc << 2, mMain, kc, ap, mrS);
         const ap4 = ap + <usize>(mMain * kc) * 4;
         pack_a_rows(arows + (<usize>(ic + mMain) << 2), <usize>pc << 2, m4, kc, ap4, 4);
@@ -908,7 +909,7 @@ export function gemm_f32_bdirect(a: usize, b: usize, c: usize, m: i32, n: i32, k
       const betaEff: f32 = pc == 0 ? beta : 1, reluEff = last ? relu : 0;
       const bsrc = b + <usize>pc * ldbB + (<usize>jc << 2);
       for (let ic = 0; ic < m; ic += mcb) {
-        const mc = imin(mcb, m - ic), m4 = tail_rows4(mc, mrS), mMain = mc - m4;
+        const mc = imin(mcb, m - ic), m4 = gemm_tail_rows4(mc, mrS), mMain = mc - m4;
         const asrc = transA ? a + ((<usize>pc * <usize>lda + <usize>ic) << 2) : a + ((<usize>ic * <usize>lda + <usize>pc) << 2);
         gemm_pack_a(asrc, lda, transA, mMain, kc, ap, mrS);
         const ap4 = ap + <usize>(mMain * kc) * 4;

@@ -15,7 +15,7 @@
 // transformed filter gradient stays in cache; the small transform every column needs (dM: n x 9 x cout) each
 // thread computes for itself. The forward splits the depth instead (map2x2_forward).
 // Vectorised over channels (f32x4), tails through partial lanes.
-import { gemm_f32, gemm_f32_4x8, gemm_f32_5x8, gemm_f32_6x8 } from './gemm';
+import { gemm_f32, gemm_f32_4x8, gemm_f32_5x8, gemm_f32_6x8, gemm_tail_rows4 } from './gemm';
 import { ldv as ld, stv as st } from './lanes';
 
 /** Nine positions pos bytes apart from dst get G w G^T of the 9 taps at src + t * tap (t = ky*3 + kx): n lanes
@@ -60,14 +60,25 @@ import { ldv as ld, stv as st } from './lanes';
   st(dst, w0, n); st(dst + tap, w1, n); st(dst + 2 * tap, w2, n);
 }
 
-/** B^T x B of one image's 4 pixels (src, px bytes apart) into the 9 positions at dst (pos bytes apart). */
+/** B^T x B of one image's 4 pixels (src, px bytes apart) into the 9 positions at dst (pos bytes apart), a
+ *  position's n channels `lane` bytes apart: 4 (a vector) into D, or a packed A sliver's row stride (packD). */
 // @ts-ignore: decorator
-@inline function inputVec(src: usize, px: usize, dst: usize, pos: usize, n: i32): void {
+@inline function inputVec(src: usize, px: usize, dst: usize, pos: usize, n: i32, lane: usize): void {
   const x00 = ld(src, n), x01 = ld(src + px, n), x10 = ld(src + 2 * px, n), x11 = ld(src + 3 * px, n);
   const s0 = f32x4.add(x00, x10), s1 = f32x4.add(x01, x11);
-  st(dst, f32x4.add(s0, s1), n); st(dst + pos, s1, n); st(dst + 2 * pos, s0, n);
-  st(dst + 3 * pos, f32x4.add(x10, x11), n); st(dst + 4 * pos, x11, n); st(dst + 5 * pos, x10, n);
-  st(dst + 6 * pos, f32x4.add(x00, x01), n); st(dst + 7 * pos, x01, n); st(dst + 8 * pos, x00, n);
+  put(dst, lane, f32x4.add(s0, s1), n); put(dst + pos, lane, s1, n); put(dst + 2 * pos, lane, s0, n);
+  put(dst + 3 * pos, lane, f32x4.add(x10, x11), n); put(dst + 4 * pos, lane, x11, n); put(dst + 5 * pos, lane, x10, n);
+  put(dst + 6 * pos, lane, f32x4.add(x00, x01), n); put(dst + 7 * pos, lane, x01, n); put(dst + 8 * pos, lane, x00, n);
+}
+
+/** Stores n (1..4) lanes of v at p, `lane` bytes apart: one vector store when they are adjacent. */
+// @ts-ignore: decorator
+@inline function put(p: usize, lane: usize, v: v128, n: i32): void {
+  if (lane == 4) { st(p, v, n); return; }
+  store<f32>(p, f32x4.extract_lane(v, 0));
+  if (n > 1) store<f32>(p + lane, f32x4.extract_lane(v, 1));
+  if (n > 2) store<f32>(p + 2 * lane, f32x4.extract_lane(v, 2));
+  if (n > 3) store<f32>(p + 3 * lane, f32x4.extract_lane(v, 3));
 }
 
 /** B dD B^T of the 9 positions at src into one image's 4 pixels at dst (overwritten). B maps (d0, d1, d2)
@@ -127,7 +138,7 @@ function toPositions(a: usize, t: usize, n: i32, c: i32, c0: i32, c1: i32, ld: i
     for (let ch = c0; ch < c1; ch += 4) {
       const nl = min(4, c1 - ch);
       if (adjoint) outputAdjointVec(src + (<usize>ch << 2), px, dst + (<usize>(ch - c0) << 2), pb, nl);
-      else inputVec(src + (<usize>ch << 2), px, dst + (<usize>(ch - c0) << 2), pb, nl);
+      else inputVec(src + (<usize>ch << 2), px, dst + (<usize>(ch - c0) << 2), pb, nl, 4);
     }
   }
 }
@@ -137,34 +148,13 @@ function toPositions(a: usize, t: usize, n: i32, c: i32, c0: i32, c1: i32, ld: i
 // @ts-ignore: decorator
 @inline function claim(counter: usize, cb: i32): i32 { return atomic.add<i32>(counter, cb); }
 
-/** Rows of a GEMM's A in micro-tile slivers as gemm_f32 tiles them (assembly/gemm.ts tail_rows4): the first
- *  `main` rows in mrS-row slivers, the last n - main in 4-row ones where that leaves the others whole. */
-// @ts-ignore: decorator
-@inline function mainRows(n: i32, mrS: i32): i32 {
-  for (let t = 0; t < mrS; t++) {
-    const r = n - 4 * t;
-    if (r < 0) return n;
-    if (r % mrS == 0) return r;
-  }
-  return n;
-}
-
-/** Stores n (1..4) lanes of v at p, p + s, p + 2s, p + 3s: one row's 4 channels into a packed A sliver. */
-// @ts-ignore: decorator
-@inline function scatter(p: usize, s: usize, v: v128, n: i32): void {
-  store<f32>(p, f32x4.extract_lane(v, 0));
-  if (n > 1) store<f32>(p + s, f32x4.extract_lane(v, 1));
-  if (n > 2) store<f32>(p + 2 * s, f32x4.extract_lane(v, 2));
-  if (n > 3) store<f32>(p + 3 * s, f32x4.extract_lane(v, 3));
-}
-
 /** D = B^T x B of channels [0, kw) of every image (x: the first channel, pixels cin channels apart) straight into
  *  gemm_f32's packed-A layout, one [rows][kw] block per position (pos bytes apart): row i of the sliver of width
  *  wd starting at row r0, depth ch, is the float at r0 * kw + ch * wd + (i - r0). Rows past n in a last partial
  *  sliver get zeros. */
 function packD(x: usize, d: usize, n: i32, cin: i32, kw: i32, pos: usize, mrS: i32): void {
   // Rows [0, full) in mrS-row slivers (the last one padded when no 4-row slivers follow), then 4-row ones.
-  const main = mainRows(n, mrS), full = main < n ? main : (n + mrS - 1) / mrS * mrS, rows = main < n ? n : full;
+  const main = n - gemm_tail_rows4(n, mrS), full = main < n ? main : (n + mrS - 1) / mrS * mrS, rows = main < n ? n : full;
   const px = <usize>cin * 4;
   for (let i = 0; i < rows; i++) {
     const r0 = i < full ? i / mrS * mrS : full + (i - full) / 4 * 4, wd = i < full ? mrS : 4;
@@ -174,15 +164,8 @@ function packD(x: usize, d: usize, n: i32, cin: i32, kw: i32, pos: usize, mrS: i
       continue;
     }
     const src = x + <usize>i * 4 * px;
-    for (let ch = 0; ch < kw; ch += 4) {
-      const nl = min(4, kw - ch), s = src + (<usize>ch << 2), o = dst + <usize>ch * step;
-      const x00 = ld(s, nl), x01 = ld(s + px, nl), x10 = ld(s + 2 * px, nl), x11 = ld(s + 3 * px, nl);
-      const s0 = f32x4.add(x00, x10), s1 = f32x4.add(x01, x11);
-      // inputVec's nine positions, a row's 4 channels wd floats apart.
-      scatter(o, step, f32x4.add(s0, s1), nl); scatter(o + pos, step, s1, nl); scatter(o + 2 * pos, step, s0, nl);
-      scatter(o + 3 * pos, step, f32x4.add(x10, x11), nl); scatter(o + 4 * pos, step, x11, nl); scatter(o + 5 * pos, step, x10, nl);
-      scatter(o + 6 * pos, step, f32x4.add(x00, x01), nl); scatter(o + 7 * pos, step, x01, nl); scatter(o + 8 * pos, step, x00, nl);
-    }
+    // A row's channels lie wd floats apart in its sliver.
+    for (let ch = 0; ch < kw; ch += 4) inputVec(src + (<usize>ch << 2), px, dst + <usize>ch * step, pos, min(4, kw - ch), step);
   }
 }
 
@@ -229,7 +212,7 @@ export function map2x2_forward(x: usize, w: usize, bias: usize, y: usize, n: i32
   kh: i32, d: usize, dPos: i32, u: usize, uPos: i32, m: usize, mPos: i32, flags: i32, tmp: usize, mrS: i32, oc: i32): void {
   const tap = <usize>cin * <usize>cout * 4, dp = <usize>dPos * 4, up = <usize>uPos * 4, mp = <usize>mPos * 4;
   const px = <usize>cout * 4, ldcB = <usize>cout << 2;
-  const main = mainRows(n, mrS), parts = kh < cin ? 2 : 1, items = parts * ((cout + cb - 1) / cb);
+  const main = n - gemm_tail_rows4(n, mrS), parts = kh < cin ? 2 : 1, items = parts * ((cout + cb - 1) / cb);
   for (let it = claim(sync + 64, 1); it < items; it = claim(sync + 64, 1)) {
     const part = it % parts, c0 = it / parts * cb, nc = min(cb, cout - c0);
     const ka = part == 0 ? 0 : kh, kz = part == 0 ? min(kh, cin) : cin, kw = kz - ka;
