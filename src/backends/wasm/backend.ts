@@ -44,7 +44,7 @@ export class WasmBackend implements Backend {
     this.description = `wasm-${build}-t${pool.threads}`;
     const self = this;
     this.ctx = {
-      pool, threads: pool.threads, build, memory: wasmMemory,
+      pool, threads: pool.threads, build, memory: wasmMemory, i32: new Int32Array(wasmMemory.buffer),
       ptr: (b) => self.ptrOf(b, 'argument'),
       workspace: (bytes, slot = 0) => self.workspace(bytes, slot),
     };

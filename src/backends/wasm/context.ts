@@ -14,6 +14,9 @@ export interface WasmContext {
   workspace(bytes: number, slot?: number): number;
   /** The shared memory's buffer, for operators that need a host view (rare). */
   readonly memory: WebAssembly.Memory;
+  /** The whole memory as i32 words (it never grows, so one view serves every call): operators set the claim
+   *  counters and tables their kernels read at a byte address p as i32[p >> 2], with no view allocated per call. */
+  readonly i32: Int32Array;
 }
 
 export type WasmOp<K extends KernelId> = (ctx: WasmContext, args: KernelArgs[K]) => void;

@@ -32,7 +32,7 @@ function plan(ctx: WasmContext, s: ConvShape, cols: number, filterRows: number, 
   const share = jobs === 1 ? cols : Math.ceil(cols / (div * jobs) / GEMM_NR) * GEMM_NR;
   const fit = Math.floor(map2x2Limits.blockBytes / (9 * filterRows * 4) / GEMM_NR) * GEMM_NR;
   const counter = ctx.workspace(64, SLOT_COUNTER);
-  new Int32Array(ctx.memory.buffer, counter, 1)[0] = 0;
+  ctx.i32[counter >> 2] = 0;
   return { jobs, cb: Math.max(GEMM_NR, Math.min(share, fit)), counter };
 }
 
@@ -72,7 +72,7 @@ export function forwardMap2x2(ctx: WasmContext, x: number, w: number, bias: numb
   const d = perThread(ctx, SLOT_FULL, bytes(9 * dPos), jobs), u = perThread(ctx, SLOT_BLOCK, bytes(9 * uPos), jobs);
   const m = ctx.workspace(2 * bytes(9 * mPos), SLOT_OUT), tmp = perThread(ctx, SLOT_GEMM, 256, jobs);
   const sync = ctx.workspace(256, SLOT_COUNTER);
-  new Int32Array(ctx.memory.buffer, sync, 64).fill(0);
+  ctx.i32.fill(0, sync >> 2, (sync >> 2) + 64);
   const flags = (bias ? 1 : 0) | (relu ? 2 : 0);
   timed('fused', () => ctx.pool.parallel('map2x2_forward', each(jobs, (t) =>
     [x, w, bias, y, s.n, s.cin, s.cout, cb, sync, kb, kh, d(t), dPos, u(t), uPos, m, mPos, flags, tmp(t), mr, FORWARD_OUT_COLS])));

@@ -68,7 +68,7 @@ function claimTransform(ctx: WasmContext, kind: number, m: number, a: number, b:
   const t = m + 2, cnt = c1 - c0;
   const jobs = cnt * c * t * t >= 1 << 15 ? Math.min(ctx.threads, cnt) : 1;
   const sc = scratch(ctx), counter = ctx.workspace(64, SLOT_TRANSFORM_COUNTER);
-  new Int32Array(ctx.memory.buffer, counter, 1)[0] = c0;
+  ctx.i32[counter >> 2] = c0;
   const step = Math.max(1, Math.ceil(cnt / (16 * jobs)));
   const name = ['input_transform', 'output_transform', 'output_adjoint'][kind];
   timed(name, () => ctx.pool.parallel('winograd_claim_transform', Array.from({ length: jobs }, (_, i) =>
@@ -164,7 +164,7 @@ function winogradConv(ctx: WasmContext, m: number, x: number, u: number, uTrans:
   const v = ctx.workspace(jobs * vBytes, SLOT_V), mm = ctx.workspace(jobs * mBytes, SLOT_M);
   const aws = ctx.workspace(jobs * aBytes, SLOT_GEMM), counter = ctx.workspace(64, SLOT_COUNTER);
   const sc = scratch(ctx);
-  new Int32Array(ctx.memory.buffer, counter, 1)[0] = 0;
+  ctx.i32[counter >> 2] = 0;
   const flags = (bias ? 1 : 0) | (relu ? 2 : 0);
   const args = Array.from({ length: jobs }, (_, i) => [m, x, up, y, bias, g.h, g.w, g.cin, g.cout, g.oh, g.ow, tilesH, tilesW, g.pad,
     tiles, chunk, v + i * vBytes, mm + i * mBytes, flags, sc + i * SCRATCH_BYTES, aws + i * aBytes, kcb, mr, upPos, counter,
@@ -212,14 +212,14 @@ function winogradConvColBlocks(ctx: WasmContext, m: number, x: number, w: number
   const ap = ctx.workspace(tt * apPos * 4 + 64, SLOT_U);
   const tJobs = tiles * g.cin * tt >= 1 << 15 ? Math.min(ctx.threads, Math.ceil(tiles / mr)) : 1;
   const vs = ctx.workspace(tJobs * vsBytes, SLOT_V), sc = scratch(ctx), tCounter = ctx.workspace(64, SLOT_TRANSFORM_COUNTER);
-  new Int32Array(ctx.memory.buffer, tCounter, 1)[0] = 0;
+  ctx.i32[tCounter >> 2] = 0;
   timed('input_transform', () => ctx.pool.parallel('winograd_colblock_input_packed', Array.from({ length: tJobs }, (_, i) =>
     [m, x, ap, apPos, g.h, g.w, g.cin, tilesH, tilesW, g.pad, tiles, kcb, mr, vs + i * vsBytes, sc + i * SCRATCH_BYTES, tCounter])));
   const upPos = kcb * np + 16, mPos = mPad * np + 16;
   const bpBytes = (tt * upPos * 4 + 63) & ~63, mBytes = (tt * mPos * 4 + 63) & ~63, stageBytes = (kcb * 9 * np * 4 + 63) & ~63;
   const perThread = bpBytes + mBytes + stageBytes + 48 * 4 + 64;
   const ws = ctx.workspace(jobs * perThread, SLOT_PACKED_U), counter = ctx.workspace(64, SLOT_COUNTER);
-  new Int32Array(ctx.memory.buffer, counter, 1)[0] = 0;
+  ctx.i32[counter >> 2] = 0;
   const flags = (bias ? 1 : 0) | (relu ? 2 : 0);
   const args = Array.from({ length: jobs }, (_, i) => {
     const bp = ws + i * perThread;
@@ -287,9 +287,8 @@ function backwardFilterFused(ctx: WasmContext, m: number, x: number, dy: number,
   const v = ctx.workspace(jobs * vBytes, SLOT_V), dm = ctx.workspace(jobs * mBytes, SLOT_M), du = ctx.workspace(blocks * duBytes, SLOT_DU);
   const gws = ctx.workspace(jobs * gBytes, SLOT_GEMM), counter = ctx.workspace(64 + 4 * starts.length, SLOT_COUNTER);
   const sc = scratch(ctx);
-  const table = new Int32Array(ctx.memory.buffer, counter, 16 + starts.length);
-  table[0] = 0;
-  table.set(starts, 16);
+  ctx.i32[counter >> 2] = 0;
+  ctx.i32.set(starts, (counter >> 2) + 16);
   const args = Array.from({ length: jobs }, (_, i) => [m, x, dy, du, g.h, g.w, g.cin, g.cout, g.oh, g.ow, tilesH, tilesW,
     g.pad, chunk, v + i * vBytes, dm + i * mBytes, sc + i * SCRATCH_BYTES, gws + i * gBytes, bl.mcb, bl.kcb, bl.ncb, bl.mr,
     duPos, counter, counter + 64, blocks, duBytes]);

@@ -151,7 +151,7 @@ function gemmClaim(ctx: WasmContext, p: GemmPtrArgs, jobs: number, mr: number): 
   const bl = gemmBlocks(p.m, roundUp(Math.ceil(p.n / blocks), GEMM_NR), p.k, mr);
   const bpack = ctx.workspace(p.k * bl.ncb * 4 + 64, SLOT_PACKED_B);
   const sync = ctx.workspace(64 * (1 + blocks), SLOT_SYNC);
-  new Int32Array(ctx.memory.buffer, sync, 16 * (1 + blocks)).fill(0);
+  ctx.i32.fill(0, sync >> 2, (sync >> 2) + 16 * (1 + blocks));
   const args = Array.from({ length: jobs }, (_, t) => [...subArgs(p, 0, p.m, 0, p.n, ctx.workspace(bl.bytes, SLOT0 + t), bl),
     bpack, t, jobs, sync, gemmTuning.claimMinRows * mr, gemmTuning.claimDiv * jobs]);
   ctx.pool.parallel('gemm_f32_claim', args);
@@ -183,7 +183,7 @@ export function gemmBatchedPtr(ctx: WasmContext, p: GemmBatchedPtrArgs): void {
   const jobs = Math.min(threads, p.batch);
   const ws = Array.from({ length: jobs }, (_, t) => ctx.workspace(bl.bytes + (t === 0 ? 64 : 0), SLOT0 + t));
   const counter = ws[0] + ((bl.bytes + 3) & ~3);
-  new Int32Array(ctx.memory.buffer, counter, 1)[0] = 0;
+  ctx.i32[counter >> 2] = 0;
   const args = ws.map((w) => [...subArgs(p, 0, p.m, 0, p.n, w, bl), p.batch, p.strideA, p.strideB, p.strideC, counter]);
   ctx.pool.parallel('gemm_f32_batched_claim', args);
 }
