@@ -128,19 +128,22 @@ async function alternatedSpeedup(one: BenchBackend, two: BenchBackend, layer: Co
   const s = layer.shape, d = layerData(s);
   const a = passCall(one.backend, s, pass, algo1, d), b = passCall(two.backend, s, pass, algo2, d);
   const pool = (two.backend as Partial<WasmBackend>).pool;
-  const wake = pool ? () => pool.parallel('runtime_atomic_add', Array.from({ length: pool.threads }, () => [0, 0, 0])) : undefined;
   try {
     const before = pool ? hostScaling(pool) : [];
-    const r = await alternatedRatio(a.run, b.run, pairs, wake);
+    const r = await alternatedRatio(a.run, b.run, pairs, pool ? () => wake(pool) : undefined);
     const host = pool ? median([...before, ...hostScaling(pool)]) : undefined;
     return { ...r, host };
   } finally { a.dispose(); b.dispose(); }
 }
 
+/** An empty parallel call: the pool's workers polling again, not asleep (see alternatedSpeedup). */
+const wake = (pool: ThreadPool) => pool.parallel('runtime_atomic_add', Array.from({ length: pool.threads }, () => [0, 0, 0]));
+
 /** How far this host lets independent work scale over the pool's threads at this moment (3 samples): runtime_spin
  *  (multiply-adds on registers, no memory traffic, about 4 ms) on the calling thread alone against the same on
- *  every thread at once, times the thread count. 2.0 on two idle cores of their own; this VM reads 1.9-1.95 when
- *  quiet and less while the host runs other work on one of its cores, and no kernel can scale past it then. */
+ *  every thread at once, times the thread count. 2.0 on two idle cores of their own; no kernel scales past it.
+ *  This VM read 1.90-2.03 in every window of 2026-12-02, also while conv rows read 1.4x: it does not see the
+ *  host's slowdowns of memory-heavy work, only a core taken away. */
 function hostScaling(pool: ThreadPool, samples = 3): number[] {
   const iters = 1 << 21, all = Array.from({ length: pool.threads }, () => [iters]);
   pool.call('runtime_spin', iters);
@@ -149,14 +152,13 @@ function hostScaling(pool: ThreadPool, samples = 3): number[] {
     let t = performance.now();
     pool.call('runtime_spin', iters);
     const one = performance.now() - t;
-    pool.parallel('runtime_atomic_add', Array.from({ length: pool.threads }, () => [0, 0, 0]));
+    wake(pool);
     t = performance.now();
     pool.parallel('runtime_spin', all);
     out.push((pool.threads * one) / (performance.now() - t));
   }
   return out;
 }
-
 
 export const convSuite: Suite = {
   name: 'conv',
