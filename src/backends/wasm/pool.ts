@@ -10,7 +10,7 @@ const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 const EXIT_REPORT_MS = 2000;
 
 interface PoolWorker {
-  worker: { terminate(): unknown; ref?(): void };
+  worker: StartedWorker;
   control: Comlink.Remote<WorkerControl>;
   /** The worker's serve() call: resolves, with the calls it ran, once it has left its loop (undefined if it failed). */
   serving: Promise<number | undefined>;
@@ -63,53 +63,24 @@ export class ThreadPool {
     const url = new URL('./worker.js', import.meta.url);
     const init: WorkerInit = { module: this.module, memory: this.memory, controlPtr: this.controlPtr, index };
     const failed = (why: string) => new Error(`vggrt wasm: worker ${index} (${url.href}) did not start: ${why}`);
-    if (isNode) {
-      const [{ Worker }, { default: nodeEndpoint }] = await Promise.all([import('node:worker_threads'),
-        import('comlink/dist/esm/node-adapter.mjs')]);
-      const worker = new Worker(url);
-      const control = Comlink.wrap<WorkerControl>(nodeEndpoint(worker));
-      try {
-        await new Promise<void>((resolve, reject) => {
-          worker.once('error', (e) => reject(failed(e.message)));
-          worker.once('exit', (code) => reject(failed(`exited with code ${code}`)));
-          const ready = (m: unknown) => {
-            if (m !== WORKER_READY) return;
-            worker.off('message', ready);
-            control.start(init).then(resolve, (e: Error) => reject(failed(e.message)));
-          };
-          worker.on('message', ready);
-        });
-      } catch (e) {
-        control[Comlink.releaseProxy]();
-        await worker.terminate();
-        throw e;
-      }
-      worker.removeAllListeners('error');
-      worker.removeAllListeners('exit');
-      // Its comlink listener stays (for serve()'s reply at exit); unref'd, the worker never keeps the process alive.
-      worker.unref();
-      return { worker, control, serving: serveCall(control, index) };
-    }
-    url.searchParams.set(COMLINK_URL_PARAM, comlinkUrl ?? resolveComlink());
-    const worker = new Worker(url, { type: 'module', name: `vggrt-wasm-${index}` });
-    const control = Comlink.wrap<WorkerControl>(worker);
+    const { worker, endpoint, watch } = isNode ? await nodeWorker(url) : browserWorker(url, index, comlinkUrl);
+    const control = Comlink.wrap<WorkerControl>(endpoint);
+    let unwatch = () => {};
     try {
       await new Promise<void>((resolve, reject) => {
-        // A module that fails to load or import raises 'error' here (with no detail in some browsers).
-        worker.onerror = (ev: ErrorEvent) => { ev.preventDefault(); reject(failed(ev.message || 'the worker script failed to load')); };
-        const ready = (ev: MessageEvent) => {
-          if (ev.data !== WORKER_READY) return;
-          worker.removeEventListener('message', ready);
-          control.start(init).then(resolve, (e: Error) => reject(failed(e.message)));
-        };
-        worker.addEventListener('message', ready);
+        unwatch = watch((m) => {
+          if (m === WORKER_READY) control.start(init).then(resolve, (e: Error) => reject(failed(e.message)));
+        }, (why) => reject(failed(why)));
       });
     } catch (e) {
       control[Comlink.releaseProxy]();
-      worker.terminate();
+      await worker.terminate();
       throw e;
+    } finally {
+      unwatch();
     }
-    worker.onerror = null;
+    // Its comlink listener stays (for serve()'s reply at exit); unref'd, a Node worker never keeps the process alive.
+    worker.unref?.();
     return { worker, control, serving: serveCall(control, index) };
   }
 
@@ -185,6 +156,47 @@ export class ThreadPool {
     this.workers = [];
     return served;
   }
+}
+
+type StartedWorker = { terminate(): unknown; ref?(): void; unref?(): void };
+
+/** A new worker, the endpoint comlink talks through, and watch(onMessage, onFail), which listens for its plain
+ *  messages and for its failure to load or start and returns the function that stops listening. */
+interface NewWorker {
+  worker: StartedWorker;
+  endpoint: Comlink.Endpoint;
+  watch(onMessage: (m: unknown) => void, onFail: (why: string) => void): () => void;
+}
+
+async function nodeWorker(url: URL): Promise<NewWorker> {
+  const [{ Worker }, { default: nodeEndpoint }] = await Promise.all([import('node:worker_threads'),
+    import('comlink/dist/esm/node-adapter.mjs')]);
+  const worker = new Worker(url);
+  return {
+    worker, endpoint: nodeEndpoint(worker),
+    watch(onMessage, onFail) {
+      const error = (e: Error) => onFail(e.message), exit = (code: number) => onFail(`exited with code ${code}`);
+      worker.on('message', onMessage).once('error', error).once('exit', exit);
+      return () => { worker.off('message', onMessage).off('error', error).off('exit', exit); };
+    },
+  };
+}
+
+/** A module Web Worker, told comlink's URL in its script URL (it does not see the page's import map). */
+function browserWorker(url: URL, index: number, comlinkUrl?: string): NewWorker {
+  url.searchParams.set(COMLINK_URL_PARAM, comlinkUrl ?? resolveComlink());
+  const worker = new Worker(url, { type: 'module', name: `vggrt-wasm-${index}` });
+  return {
+    worker, endpoint: worker,
+    watch(onMessage, onFail) {
+      const message = (ev: MessageEvent) => onMessage(ev.data);
+      // A module that fails to load or import raises 'error' here (with no detail in some browsers).
+      const error = (ev: ErrorEvent) => { ev.preventDefault(); onFail(ev.message || 'the worker script failed to load'); };
+      worker.addEventListener('message', message);
+      worker.addEventListener('error', error);
+      return () => { worker.removeEventListener('message', message); worker.removeEventListener('error', error); };
+    },
+  };
 }
 
 /** A started worker's serve() call, its failure reported (it would leave the pool's calls waiting) and never unhandled. */
