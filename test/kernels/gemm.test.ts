@@ -75,7 +75,7 @@ test('gemm (wasm): tiny cache blocks exercise every blocking loop and the k-bloc
   const saved = { ...gemmTuning };
   try {
     // Several jc, pc and ic blocks even on small shapes: bias/ReLU must apply once, after the last k block.
-    Object.assign(gemmTuning, { kc: 7, mc: 13, nc: 20 });
+    Object.assign(gemmTuning, { kc: 7, mc: 13, nc: 20, deepKc: 9, deepMc: 13 });
     for (const { label, backend } of await backends()) {
       if (!(backend instanceof WasmBackend)) continue;
       let seed = 300;
@@ -90,6 +90,20 @@ test('gemm (wasm): tiny cache blocks exercise every blocking loop and the k-bloc
     }
   } finally {
     Object.assign(gemmTuning, saved);
+  }
+});
+
+test('gemm (wasm): default blocks with several deep k blocks and row blocks per thread', async () => {
+  // m > mc takes the deep blocks (deepKc x deepMc); k = 1031 makes three of them, none a multiple of the tile.
+  for (const { label, backend } of await backends()) {
+    if (!(backend instanceof WasmBackend)) continue;
+    let seed = 500;
+    for (const [transA, transB] of [[false, false], [true, true], [false, true], [true, false]] as const) {
+      seed += 4;
+      const c: Case = { m: 157, n: 23, k: 1031, transA, transB, alpha: 1, beta: 0.5, bias: true, relu: false };
+      const [got, want] = await runBoth(backend, c, seed);
+      assert.ok(maxRelErr(got, want) <= tol(c.k), `${label} deep blocks ${JSON.stringify(c)}: ${maxRelErr(got, want)}`);
+    }
   }
 });
 

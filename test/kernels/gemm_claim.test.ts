@@ -31,8 +31,8 @@ test('gemm_f32_claim on 2 threads equals gemm_f32 on 1 thread bit for bit (both 
       const t1 = await WasmBackend.create({ threads: 1, build, memoryMiB: 64 });
       const t2 = await WasmBackend.create({ threads: 2, build, memoryMiB: 64 });
       try {
-        // kc 64: several depth panels; claimPackBytes: column blocks of 16..24 columns, so several blocks and barriers.
-        Object.assign(gemmTuning, { kc: 64, mc: 48, claim: true, claimPackBytes: 24 * 300 * 4 });
+        // kc 64 (the deep blocks too): several depth panels; claimPackBytes: column blocks of 16..24 columns, so several blocks and barriers.
+        Object.assign(gemmTuning, { kc: 64, mc: 48, deepKc: 64, deepMc: 48, claim: true, claimPackBytes: 24 * 300 * 4 });
         let seed = 11;
         for (const [m, n, k] of SHAPES) {
           for (const [transA, transB] of [[false, false], [true, false], [false, true], [true, true]]) {

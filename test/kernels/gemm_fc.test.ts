@@ -59,7 +59,7 @@ test('gemm_f32_fewrows (m <= mc) equals the panel-packing path bit for bit (both
       // (with the few-row kc also 64) through gemm_f32_fewrows. m 64: 6-row and 4-row tiles; 7: a partial 6-row
       // tile; n 45, 203: partial 16-column groups and a partial 8-column sliver.
       await sameBits(be, be, [[64, 203, 300], [7, 45, 77], [20, 16, 129], [11, 9, 5]],
-        { kc: 64, mc: 4 }, { kc: 64, mc: 144, fewKcTransB: 64 }, build);
+        { kc: 64, mc: 4, deepKc: 64, deepMc: 4 }, { kc: 64, mc: 144, fewKcTransB: 64 }, build);
     } finally {
       await be.dispose();
     }
