@@ -5,11 +5,12 @@ import { conv2dForwardF64, conv2dBackwardDataF64 } from '../../src/backends/refe
 import { convPhases } from '../../src/backends/wasm/ops/conv_im2col.js';
 import type { WasmBackend } from '../../src/backends/wasm/backend.js';
 import type { ThreadPool } from '../../src/backends/wasm/pool.js';
+import { CopyRunner } from '../copies.js';
 import { CIFAR_CONV_LAYERS, IMAGENET_CONV_LAYERS, type ConvLayerShape, convFlops } from '../../src/runtime/shapes.js';
 import { type BenchBackend, type BenchRecord, type CaseFilter, type Suite, type SuiteContext, alternatedRatio, measureKernel, measuredExtra, median, selected } from '../record.js';
 import { randomArray } from '../../src/util/random.js';
 
-type Pass = 'conv2d_forward' | 'conv2d_backward_data' | 'conv2d_backward_filter';
+export type Pass = 'conv2d_forward' | 'conv2d_backward_data' | 'conv2d_backward_filter';
 const PASSES: Pass[] = ['conv2d_forward', 'conv2d_backward_data', 'conv2d_backward_filter'];
 
 /** Above this many FLOPs for one image, the float64 reference is too slow for a spot check (it runs at well
@@ -124,80 +125,74 @@ export function passCall(be: Backend, s: ConvShape, pass: Pass, algo: ConvAlgo, 
  * 2x2 map2x2 forward read 1.54x without the wake and 1.62x with it, the 8x8 F(4x4) one 1.73x and 1.80x).
  */
 async function alternatedSpeedup(one: BenchBackend, two: BenchBackend, layer: ConvLayerShape, pass: Pass, algo1: ConvAlgo, algo2: ConvAlgo,
-  pairs: number): Promise<{ ratio: number; ratios: number[]; host?: number }> {
+  pairs: number, copies: CopyRunner): Promise<{ ratio: number; ratios: number[]; ceiling: number }> {
   const s = layer.shape, d = layerData(s);
   const a = passCall(one.backend, s, pass, algo1, d), b = passCall(two.backend, s, pass, algo2, d);
   const pool = (two.backend as Partial<WasmBackend>).pool;
   try {
-    const before = pool ? hostScaling(pool) : [];
+    // The ceiling before and after the pairs, so it spans the same window.
+    const before = await copies.ceiling(layer, pass, algo1, a.issue, CEILING_SAMPLES);
     const r = await alternatedRatio(a.run, b.run, pairs, pool ? () => wake(pool) : undefined);
-    const host = pool ? median([...before, ...hostScaling(pool)]) : undefined;
-    return { ...r, host };
+    const after = await copies.ceiling(layer, pass, algo1, a.issue, CEILING_SAMPLES);
+    return { ...r, ceiling: (before + after) / 2 };
   } finally { a.dispose(); b.dispose(); }
 }
 
+/** Alone/together samples of each ceiling reading (bench/copies.ts), one reading before the pairs and one after. */
+const CEILING_SAMPLES = 3;
+
 /** An empty parallel call: the pool's workers polling again, not asleep (see alternatedSpeedup). */
 const wake = (pool: ThreadPool) => pool.parallel('runtime_atomic_add', Array.from({ length: pool.threads }, () => [0, 0, 0]));
-
-/** How far this host lets independent work scale over the pool's threads at this moment (3 samples): runtime_spin
- *  (multiply-adds on registers, no memory traffic, about 4 ms) on the calling thread alone against the same on
- *  every thread at once, times the thread count. 2.0 on two idle cores of their own; no kernel scales past it.
- *  This VM read 1.90-2.03 in every window of 2026-12-02, also while conv rows read 1.4x: it does not see the
- *  host's slowdowns of memory-heavy work, only a core taken away. */
-function hostScaling(pool: ThreadPool, samples = 3): number[] {
-  const iters = 1 << 21, all = Array.from({ length: pool.threads }, () => [iters]);
-  pool.call('runtime_spin', iters);
-  const out: number[] = [];
-  for (let i = 0; i < samples; i++) {
-    let t = performance.now();
-    pool.call('runtime_spin', iters);
-    const one = performance.now() - t;
-    wake(pool);
-    t = performance.now();
-    pool.parallel('runtime_spin', all);
-    out.push((pool.threads * one) / (performance.now() - t));
-  }
-  return out;
-}
 
 export const convSuite: Suite = {
   name: 'conv',
   async run(ctx: SuiteContext): Promise<BenchRecord[]> {
     const records: BenchRecord[] = [];
-    // Quick: forward plus the filter gradient (the pass TensorFlow.js's wasm backend lacks).
-    const passes: Pass[] = ctx.quick ? ['conv2d_forward', 'conv2d_backward_filter'] : PASSES;
-    // Quick leaves out the plain-SIMD build (no conv bar is on it; a full run measures it), so that
-    // `npm run bench -- --quick`, build included, stays under 2 minutes.
-    const backends = ctx.backends.filter((bb) => bb.backend.name !== 'reference' && !(ctx.quick && bb.algoTag === 'simd'));
-    // Layer-major, so one layer's rows on every backend and thread count are minutes closer in time.
-    for (const layer of layers(ctx.quick)) {
-      if (!selected(ctx.filter, { shape: layer.id })) continue;
-      const mine: BenchRecord[] = [];
-      for (const bb of backends) {
-        // Rows are pushed as they come, so each checkpoint holds every row so far.
-        await benchLayer(bb, layer, passes, ctx.quick, ctx.log, ctx.filter, async (r) => {
-          records.push(r);
-          mine.push(r);
-          if (ctx.checkpoint && !ctx.quick) await ctx.checkpoint(records);
-        });
-      }
-      // Each wasm build on 2 threads against the same build on 1: the alternated speed-up, on the 2-thread best row.
-      for (const two of backends.filter((b) => b.backend.name === 'wasm' && b.threads === 2)) {
-        const one = backends.find((b) => b.backend.name === 'wasm' && b.threads === 1 && b.algoTag === two.algoTag);
-        if (!one) continue;
-        for (const pass of passes) {
-          const best = (bb: BenchBackend) => mine.filter((r) => r.kernel === pass && r.backend === bb.backend.name && r.extra?.label === bb.label)
-            .sort((x, y) => x.median_ms - y.median_ms)[0];
-          const r1 = best(one), r2 = best(two);
-          if (!r1 || !r2) continue;
-          const sp = await alternatedSpeedup(one, two, layer, pass, r1.algo as ConvAlgo, r2.algo as ConvAlgo, ctx.quick ? 5 : 9);
-          r2.extra = { ...r2.extra, speedup_vs_t1_alternated: sp.ratio, speedup_ratios: sp.ratios, speedup_t1_algo: r1.algo, host_scaling: sp.host };
-          ctx.log(`conv ${layer.id} ${pass} ${two.label} vs ${one.label}: ${sp.ratio.toFixed(2)}x (median of ${sp.ratios.length} alternated pairs, ` +
-            `${r2.algo} vs ${r1.algo}; rows: ${(r1.median_ms / r2.median_ms).toFixed(2)}x; host register-loop scaling ${sp.host?.toFixed(2) ?? '-'}x)`);
-        }
-      }
-      if (ctx.checkpoint && !ctx.quick) await ctx.checkpoint(records);
+    const runners: Partial<Record<string, CopyRunner>> = {};
+    try {
+      return await runSuite(ctx, records, runners);
+    } finally {
+      for (const r of Object.values(runners)) await r?.dispose();
     }
-    return records;
   },
 };
+
+async function runSuite(ctx: SuiteContext, records: BenchRecord[], runners: Partial<Record<string, CopyRunner>>): Promise<BenchRecord[]> {
+  // Quick: forward plus the filter gradient (the pass TensorFlow.js's wasm backend lacks).
+  const passes: Pass[] = ctx.quick ? ['conv2d_forward', 'conv2d_backward_filter'] : PASSES;
+  // Quick leaves out the plain-SIMD build (no conv bar is on it; a full run measures it), so that
+  // `npm run bench -- --quick`, build included, stays under 2 minutes.
+  const backends = ctx.backends.filter((bb) => bb.backend.name !== 'reference' && !(ctx.quick && bb.algoTag === 'simd'));
+  // Layer-major, so one layer's rows on every backend and thread count are minutes closer in time.
+  for (const layer of layers(ctx.quick)) {
+    if (!selected(ctx.filter, { shape: layer.id })) continue;
+    const mine: BenchRecord[] = [];
+    for (const bb of backends) {
+      // Rows are pushed as they come, so each checkpoint holds every row so far.
+      await benchLayer(bb, layer, passes, ctx.quick, ctx.log, ctx.filter, async (r) => {
+        records.push(r);
+        mine.push(r);
+        if (ctx.checkpoint && !ctx.quick) await ctx.checkpoint(records);
+      });
+    }
+    // Each wasm build on 2 threads against the same build on 1: the alternated speed-up, on the 2-thread best row.
+    for (const two of backends.filter((b) => b.backend.name === 'wasm' && b.threads === 2)) {
+      const one = backends.find((b) => b.backend.name === 'wasm' && b.threads === 1 && b.algoTag === two.algoTag);
+      if (!one) continue;
+      const wasm = one.backend as WasmBackend;
+      const copies = (runners[wasm.build] ??= await CopyRunner.create(wasm.build, wasm.wasmMemory.buffer.byteLength / 2 ** 20));
+      for (const pass of passes) {
+        const best = (bb: BenchBackend) => mine.filter((r) => r.kernel === pass && r.backend === bb.backend.name && r.extra?.label === bb.label)
+          .sort((x, y) => x.median_ms - y.median_ms)[0];
+        const r1 = best(one), r2 = best(two);
+        if (!r1 || !r2) continue;
+        const sp = await alternatedSpeedup(one, two, layer, pass, r1.algo as ConvAlgo, r2.algo as ConvAlgo, ctx.quick ? 5 : 9, copies);
+        r2.extra = { ...r2.extra, speedup_vs_t1_alternated: sp.ratio, speedup_ratios: sp.ratios, speedup_t1_algo: r1.algo, copies_ceiling: sp.ceiling };
+        ctx.log(`conv ${layer.id} ${pass} ${two.label} vs ${one.label}: ${sp.ratio.toFixed(2)}x (median of ${sp.ratios.length} alternated pairs, ` +
+          `${r2.algo} vs ${r1.algo}; rows: ${(r1.median_ms / r2.median_ms).toFixed(2)}x; ceiling, two 1-thread copies at once: ${sp.ceiling.toFixed(2)}x)`);
+      }
+    }
+    if (ctx.checkpoint && !ctx.quick) await ctx.checkpoint(records);
+  }
+  return records;
+}

@@ -31,17 +31,6 @@ test('the backend carries a fingerprint of its kernel binary (the tuning cache k
   }
 });
 
-test('the host probe runtime_spin returns the same value on every thread (register-only, deterministic)', async () => {
-  const be = await WasmBackend.create({ threads: 2, memoryMiB: 32 });
-  try {
-    const one = be.pool.call('runtime_spin', 1000) as number;
-    assert.ok(Number.isFinite(one) && one > 0);
-    assert.is(be.pool.call('runtime_spin', 1000), one);
-    assert.is.not(be.pool.call('runtime_spin', 10), one);
-    be.pool.parallel('runtime_spin', [[1000], [1000]]);
-  } finally { await be.dispose(); }
-});
-
 test('the comlink control plane: on exit each worker reports how many kernel calls it served', async () => {
   const be = await WasmBackend.create({ threads: 3, memoryMiB: 32 });
   try {

@@ -1,0 +1,97 @@
+// The ceiling of a kernel's 2-thread speed-up in the current time window: the same 1-thread call run alone, then
+// as two independent copies at once (this thread and a copy worker with a backend of its own, bench/copy_worker.ts).
+import { Worker } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import type { ConvAlgo } from '../src/backend.js';
+import type { WasmBuild } from '../src/backends/wasm/loader.js';
+import type { ConvLayerShape } from '../src/runtime/shapes.js';
+import type { CopyWorkerApi, CopyWorkerData } from './copy_worker.js';
+import { median } from './record.js';
+import type { Pass } from './suites/conv.js';
+
+/** Words of the control block (i32 indices; COPY_WORKER_MS is an f64 index, bytes 16-23): the go sequence number
+ *  (it only grows), the last one the worker started and finished, 1 when a go means "leave serve()", and how long
+ *  the worker's last run took. */
+export const COPY_GO = 0, COPY_STARTED = 1, COPY_DONE = 2, COPY_EXIT = 3, COPY_WORKER_MS = 2;
+/** How long the main thread waits for the copy worker to start a run, or to finish one after its own copy. */
+const WORKER_TIMEOUT_MS = 10_000;
+
+/**
+ * Two copies of one kernel at once, each on its own thread and its own memory, share nothing a split kernel
+ * shares: no claims, no barriers, no lines moving between the cores. Their throughput against one copy alone,
+ * 2 * alone / together, is the most any 2-thread split of that kernel could reach in the same window. This VM's
+ * host often runs one vCPU slower than the other for minutes (pinned with taskset, a 1024^3 GEMM took 51 ms on
+ * one and 42 on the other, then the other way round); a register-only loop did not see it.
+ */
+export class CopyRunner {
+  private readonly i32: Int32Array;
+  private readonly f64: Float64Array;
+  private go = 0;
+
+  private constructor(private readonly worker: Worker, private readonly api: Comlink.Remote<CopyWorkerApi>, control: SharedArrayBuffer) {
+    this.i32 = new Int32Array(control);
+    this.f64 = new Float64Array(control);
+  }
+
+  static async create(build: WasmBuild, memoryMiB: number): Promise<CopyRunner> {
+    const control = new SharedArrayBuffer(32);
+    const data: CopyWorkerData = { build, memoryMiB, control };
+    const worker = new Worker(new URL('./copy_worker.js', import.meta.url), { workerData: data, name: 'vggrt-bench-copy' });
+    const failed = new Promise<never>((_, reject) => worker.once('error', reject));
+    const api = Comlink.wrap<CopyWorkerApi>(nodeEndpoint(worker));
+    const runner = new CopyRunner(worker, api, control);
+    failed.catch(() => {}); // reported through the calls below
+    return runner;
+  }
+
+  /**
+   * Median over `samples` of 2 * alone / together, where `alone` is one call of `run` on this thread with the copy
+   * worker asleep and `together` the longer of this thread's and the worker's call when both start at once.
+   */
+  async ceiling(layer: ConvLayerShape, pass: Pass, algo: ConvAlgo, run: () => void, samples: number): Promise<number> {
+    await this.api.prepare(layer, pass, algo);
+    Atomics.store(this.i32, COPY_EXIT, 0);
+    const serving = this.api.serve(this.go);
+    const ratios: number[] = [];
+    try {
+      run();
+      for (let i = 0; i < samples; i++) {
+        let t = performance.now();
+        run();
+        const alone = performance.now() - t;
+        const seq = ++this.go;
+        Atomics.store(this.i32, COPY_GO, seq);
+        Atomics.notify(this.i32, COPY_GO);
+        // Start only once the worker has woken up, so the two calls overlap from their first instruction.
+        const deadline = performance.now() + WORKER_TIMEOUT_MS;
+        while (Atomics.load(this.i32, COPY_STARTED) !== seq) { // spin: a wake-up takes 50-250 us
+          if (performance.now() > deadline) throw new Error(`bench copy worker: did not start ${layer.id} ${pass} within ${WORKER_TIMEOUT_MS} ms`);
+        }
+        t = performance.now();
+        run();
+        const mine = performance.now() - t;
+        while (Atomics.load(this.i32, COPY_DONE) !== seq) {
+          if (performance.now() > deadline + mine) throw new Error(`bench copy worker: ${layer.id} ${pass} did not finish within ${WORKER_TIMEOUT_MS} ms of this thread's copy`);
+          Atomics.wait(this.i32, COPY_DONE, Atomics.load(this.i32, COPY_DONE), 100);
+        }
+        ratios.push((2 * alone) / Math.max(mine, this.f64[COPY_WORKER_MS]));
+      }
+    } finally {
+      Atomics.store(this.i32, COPY_EXIT, 1);
+      Atomics.store(this.i32, COPY_GO, ++this.go);
+      Atomics.notify(this.i32, COPY_GO);
+      await serving;
+    }
+    return median(ratios);
+  }
+
+  /** The copy worker's output of its last run. */
+  output(): Promise<Float32Array> { return this.api.output(); }
+
+  async dispose(): Promise<void> {
+    await this.api.dispose();
+    this.api[Comlink.releaseProxy]();
+    await this.worker.terminate();
+  }
+}

@@ -1,0 +1,40 @@
+// bench/copies.ts: the copy worker runs the same 1-thread conv call as this thread, at the same time, and the
+// two-copies ceiling comes back as a plausible ratio; a second layer re-prepares the worker.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { WasmBackend } from '../../src/backends/wasm/backend.js';
+import { CopyRunner } from '../../bench/copies.js';
+import { layerData, passCall } from '../../bench/suites/conv.js';
+import type { ConvLayerShape } from '../../src/runtime/shapes.js';
+
+const LAYERS: ConvLayerShape[] = [
+  { id: 'test-c32-24_16x16_n4', shape: { n: 4, h: 16, w: 16, cin: 32, cout: 24, kh: 3, kw: 3, stride: 1, pad: 1 } },
+  { id: 'test-c24-40_13x13_n3', shape: { n: 3, h: 13, w: 13, cin: 24, cout: 40, kh: 3, kw: 3, stride: 1, pad: 1 } },
+];
+
+// Calls of about half a millisecond: on tiny ones (0.05 ms) timer and wake-up noise put single ceilings above 3.
+test('CopyRunner: the worker computes what this thread computes, and the ceiling is a plausible ratio', async () => {
+  const one = await WasmBackend.create({ threads: 1, build: 'relaxed', memoryMiB: 64 });
+  const copies = await CopyRunner.create('relaxed', 64);
+  try {
+    for (const layer of LAYERS) {
+      for (const [pass, algo] of [['conv2d_forward', 'winograd_f4x4'], ['conv2d_backward_filter', 'im2col_gemm']] as const) {
+        const call = passCall(one, layer.shape, pass, algo, layerData(layer.shape));
+        try {
+          const ceiling = await copies.ceiling(layer, pass, algo, call.issue, 5);
+          assert.ok(Number.isFinite(ceiling) && ceiling > 0 && ceiling < 4, `${layer.id} ${pass}: ceiling ${ceiling}`);
+          const mine = await one.read(call.out), theirs = await copies.output();
+          assert.is(theirs.length, mine.length);
+          let same = true;
+          for (let i = 0; i < mine.length; i++) if (!Object.is(mine[i], theirs[i])) { same = false; break; }
+          assert.ok(same, `${layer.id} ${pass}: the copy worker's output differs from this thread's`);
+        } finally { call.dispose(); }
+      }
+    }
+  } finally {
+    await copies.dispose();
+    await one.dispose();
+  }
+});
+
+test.run();
