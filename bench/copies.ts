@@ -9,6 +9,18 @@ import type { ConvLayerShape } from '../src/runtime/shapes.js';
 import type { CopyWorkerApi, CopyWorkerData } from './copy_worker.js';
 import { median } from './record.js';
 import type { Pass } from './suites/conv.js';
+import type { GemmShape } from './suites/gemm.js';
+
+/** The call both copies run: a conv pass of the bench's seeded layer data (bench/suites/conv.ts passCall) or a
+ *  GEMM of the gemm suite's seeded operands (bench/suites/gemm.ts gemmCall). */
+export type CopySpec = { conv: { layer: ConvLayerShape; pass: Pass; algo: ConvAlgo } } | { gemm: GemmShape };
+
+/** A short name of a spec for messages and the worker's cache key. */
+export function specName(spec: CopySpec): string {
+  if ('conv' in spec) return `${spec.conv.layer.id} ${spec.conv.pass} ${spec.conv.algo}`;
+  const g = spec.gemm;
+  return `gemm ${g.m}x${g.n}x${g.k}${g.transA ? ' transA' : ''}${g.transB ? ' transB' : ''}`;
+}
 
 /** Words of the control block (i32 indices; COPY_WORKER_MS is an f64 index, bytes 16-23): the go sequence number
  *  (it only grows), the last one the worker started and finished, 1 when a go means "leave serve()", and how long
@@ -49,8 +61,8 @@ export class CopyRunner {
    * Median over `samples` of 2 * alone / together, where `alone` is one call of `run` on this thread with the copy
    * worker asleep and `together` the longer of this thread's and the worker's call when both start at once.
    */
-  async ceiling(layer: ConvLayerShape, pass: Pass, algo: ConvAlgo, run: () => void, samples: number): Promise<number> {
-    await this.api.prepare(layer, pass, algo);
+  async ceiling(spec: CopySpec, run: () => void, samples: number): Promise<number> {
+    await this.api.prepare(spec);
     Atomics.store(this.i32, COPY_EXIT, 0);
     const serving = this.api.serve(this.go);
     const ratios: number[] = [];
@@ -66,13 +78,13 @@ export class CopyRunner {
         // Start only once the worker has woken up, so the two calls overlap from their first instruction.
         const deadline = performance.now() + WORKER_TIMEOUT_MS;
         while (Atomics.load(this.i32, COPY_STARTED) !== seq) { // spin: a wake-up takes 50-250 us
-          if (performance.now() > deadline) throw new Error(`bench copy worker: did not start ${layer.id} ${pass} within ${WORKER_TIMEOUT_MS} ms`);
+          if (performance.now() > deadline) throw new Error(`bench copy worker: did not start ${specName(spec)} within ${WORKER_TIMEOUT_MS} ms`);
         }
         t = performance.now();
         run();
         const mine = performance.now() - t;
         while (Atomics.load(this.i32, COPY_DONE) !== seq) {
-          if (performance.now() > deadline + mine) throw new Error(`bench copy worker: ${layer.id} ${pass} did not finish within ${WORKER_TIMEOUT_MS} ms of this thread's copy`);
+          if (performance.now() > deadline + mine) throw new Error(`bench copy worker: ${specName(spec)} did not finish within ${WORKER_TIMEOUT_MS} ms of this thread's copy`);
           Atomics.wait(this.i32, COPY_DONE, Atomics.load(this.i32, COPY_DONE), 100);
         }
         ratios.push((2 * alone) / Math.max(mine, this.f64[COPY_WORKER_MS]));

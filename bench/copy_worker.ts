@@ -1,33 +1,34 @@
-// Bench-only worker thread: a second 1-thread wasm backend that runs the same conv call as the main thread's at the
-// same moment, so bench/copies.ts can measure how far two independent copies of a kernel scale in this window.
+// Bench-only worker thread: a second 1-thread wasm backend that runs the same conv or GEMM call as the main thread's
+// at the same moment, so bench/copies.ts can measure how far two independent copies of a kernel scale in this window.
 import { parentPort, workerData } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
-import { type ConvAlgo } from '../src/backend.js';
+import type { Buf } from '../src/backend.js';
 import { WasmBackend } from '../src/backends/wasm/backend.js';
 import type { WasmBuild } from '../src/backends/wasm/loader.js';
-import { type ConvLayerShape } from '../src/runtime/shapes.js';
-import { type Pass, layerData, passCall } from './suites/conv.js';
-import { COPY_DONE, COPY_EXIT, COPY_GO, COPY_STARTED, COPY_WORKER_MS } from './copies.js';
+import { layerData, passCall } from './suites/conv.js';
+import { gemmCall } from './suites/gemm.js';
+import { COPY_DONE, COPY_EXIT, COPY_GO, COPY_STARTED, COPY_WORKER_MS, type CopySpec, specName } from './copies.js';
 
 export interface CopyWorkerData { build: WasmBuild; memoryMiB: number; control: SharedArrayBuffer }
 
 const { build, memoryMiB, control } = workerData as CopyWorkerData;
 const i32 = new Int32Array(control), f64 = new Float64Array(control);
 const backend = await WasmBackend.create({ threads: 1, build, memoryMiB });
-let call: ReturnType<typeof passCall> | undefined;
+let call: { issue: () => void; out: Buf; dispose: () => void } | undefined;
 let prepared = '';
 
 const api = {
-  /** Uploads the layer's seeded data (the same as the main thread's) and runs the call twice to warm it; nothing
+  /** Uploads the call's seeded data (the same as the main thread's) and runs it twice to warm it; nothing
    *  when the call is the one already prepared. */
-  async prepare(layer: ConvLayerShape, pass: Pass, algo: ConvAlgo): Promise<void> {
-    const key = `${layer.id} ${pass} ${algo}`;
+  async prepare(spec: CopySpec): Promise<void> {
+    const key = specName(spec);
     if (key === prepared) return;
     call?.dispose();
     prepared = '';
-    call = passCall(backend, layer.shape, pass, algo, layerData(layer.shape));
-    await call.run(); await call.run();
+    call = 'conv' in spec ? passCall(backend, spec.conv.layer.shape, spec.conv.pass, spec.conv.algo, layerData(spec.conv.layer.shape))
+      : gemmCall(backend, spec.gemm);
+    call.issue(); call.issue();
     prepared = key;
   },
   /** Serves timed runs until a go comes with the exit word set: sleeps on the go word, says it started, runs the

@@ -131,9 +131,9 @@ async function alternatedSpeedup(one: BenchBackend, two: BenchBackend, layer: Co
   const pool = (two.backend as Partial<WasmBackend>).pool;
   try {
     // The ceiling before and after the pairs, so it spans the same window.
-    const before = await copies.ceiling(layer, pass, algo1, a.issue, CEILING_SAMPLES);
+    const before = await copies.ceiling({ conv: { layer, pass, algo: algo1 } }, a.issue, CEILING_SAMPLES);
     const r = await alternatedRatio(a.run, b.run, pairs, pool ? () => wake(pool) : undefined);
-    const after = await copies.ceiling(layer, pass, algo1, a.issue, CEILING_SAMPLES);
+    const after = await copies.ceiling({ conv: { layer, pass, algo: algo1 } }, a.issue, CEILING_SAMPLES);
     return { ...r, ceiling: (before + after) / 2 };
   } finally { a.dispose(); b.dispose(); }
 }

@@ -4,8 +4,12 @@ import { gemmReference } from '../../src/backends/reference/gemm.js';
 import { CIFAR_CONV_LAYERS, GEMM_SQUARE_SIZES, im2colGemmShape } from '../../src/runtime/shapes.js';
 import { type BenchBackend, type BenchRecord, type Suite, type SuiteContext, measureKernel, measuredExtra, selected } from '../record.js';
 import { randomArray } from '../../src/util/random.js';
+import type { WasmBackend } from '../../src/backends/wasm/backend.js';
+import { CopyRunner } from '../copies.js';
 
-interface GemmCase { shape: string; m: number; n: number; k: number; transA: boolean; transB: boolean; trans: 'NN' | 'NT' | 'TN'; pass: string }
+/** One product's sizes and transposes (what gemmCall needs). */
+export interface GemmShape { m: number; n: number; k: number; transA: boolean; transB: boolean }
+interface GemmCase extends GemmShape { shape: string; trans: 'NN' | 'NT' | 'TN'; pass: string }
 
 /** Rows of C recomputed by the float64 reference per measurement: enough to catch a wrong tile or edge,
  *  cheap enough for 2048^3 (a full reference there takes minutes). */
@@ -53,27 +57,42 @@ function spotCheck(c: GemmCase, a: Float32Array, b: Float32Array, got: Float32Ar
   return maxDiff / scale;
 }
 
-async function runCase(bb: BenchBackend, c: GemmCase, quick: boolean): Promise<BenchRecord> {
-  const be: Backend = bb.backend;
+/** The product C = op(A) op(B) of one case (seeded A and B, alpha 1, beta 0) as a closure over freshly uploaded
+ *  buffers on `be` (freed by dispose). */
+export function gemmCall(be: Backend, c: GemmShape): { a: Float32Array; b: Float32Array; issue: () => void; out: Buf; dispose: () => void } {
   const a = random(c.m * c.k, 1), b = random(c.k * c.n, 2);
   const bufs: Buf[] = [be.alloc(a.length), be.alloc(b.length), be.alloc(c.m * c.n)];
+  be.write(bufs[0], a); be.write(bufs[1], b);
+  const issue = () => {
+    be.run('gemm', { a: bufs[0], b: bufs[1], c: bufs[2], m: c.m, n: c.n, k: c.k, transA: c.transA, transB: c.transB, alpha: 1, beta: 0 });
+  };
+  return { a, b, issue, out: bufs[2], dispose: () => { for (const x of bufs) be.free(x); } };
+}
+
+/** Where the 2-thread rows get a two-copies ceiling (bench/copies.ts) beside them: the GEMM bar's case. */
+const CEILING_SHAPE = '1024x1024x1024';
+
+async function runCase(bb: BenchBackend, c: GemmCase, quick: boolean, one?: BenchBackend, copies?: CopyRunner): Promise<BenchRecord> {
+  const be: Backend = bb.backend;
+  const call = gemmCall(be, c);
   try {
-    be.write(bufs[0], a); be.write(bufs[1], b);
-    const issue = () => {
-      be.run('gemm', { a: bufs[0], b: bufs[1], c: bufs[2], m: c.m, n: c.n, k: c.k, transA: c.transA, transB: c.transB, alpha: 1, beta: 0 });
-    };
-    const t = await measureKernel(be, issue, { minSamples: quick ? 3 : 5, maxMs: quick ? 400 : 1500 });
-    const err = spotCheck(c, a, b, await be.read(bufs[2]));
+    const t = await measureKernel(be, call.issue, { minSamples: quick ? 3 : 5, maxMs: quick ? 400 : 1500 });
+    const err = spotCheck(c, call.a, call.b, await be.read(call.out));
+    let ceiling: number | undefined;
+    if (one && copies) {
+      const own = gemmCall(one.backend, c);
+      try { ceiling = await copies.ceiling({ gemm: c }, own.issue, 5); } finally { own.dispose(); }
+    }
     const build = buildTag(bb);
     return {
       suite: 'gemm', kernel: 'gemm', shape: c.shape, backend: be.name, algo: c.trans === 'NN' ? build : `${build}-${c.trans}`,
       threads: bb.threads, median_ms: t.medianMs, gflops: (2 * c.m * c.n * c.k) / (t.medianMs * 1e6), max_rel_err: err,
       warmup_ms: t.firstMs, ...(t.compileMs !== undefined ? { compile_ms: t.compileMs } : {}),
       extra: { label: bb.label, description: be.description, m: c.m, n: c.n, k: c.k, trans: c.trans, pass: c.pass, checked_rows: Math.min(CHECK_ROWS, c.m),
-        ...measuredExtra(t) },
+        ...measuredExtra(t), ...(ceiling !== undefined ? { copies_ceiling: ceiling } : {}) },
     };
   } finally {
-    for (const x of bufs) be.free(x);
+    call.dispose();
   }
 }
 
@@ -81,26 +100,41 @@ export const gemmSuite: Suite = {
   name: 'gemm',
   async run(ctx: SuiteContext): Promise<BenchRecord[]> {
     const records: BenchRecord[] = [];
-    for (const bb of ctx.backends) {
-      // A software GPU runs 1024^3 in seconds: cases projected (from this backend's last rate) to take
-      // longer than this per call are skipped, with a log line, so that the suite's time stays bounded.
-      // A full run keeps every case up to a minute per call (slow calls get one or two samples).
-      const maxCallMs = ctx.quick ? 3000 : 60000;
-      let flopsPerMs = Infinity;
-      for (const c of cases(ctx.quick)) {
-        if (!selected(ctx.filter, { kernel: 'gemm', shape: c.shape, algo: c.trans })) continue;
-        const projected = (2 * c.m * c.n * c.k) / flopsPerMs;
-        if (projected > maxCallMs) {
-          ctx.log(`gemm ${c.shape} ${c.trans} on ${bb.label}: skipped, ~${Math.round(projected)} ms per call projected`);
-          continue;
-        }
-        const r = await runCase(bb, c, ctx.quick);
-        flopsPerMs = (2 * c.m * c.n * c.k) / r.median_ms;
-        ctx.log(`gemm ${r.shape} ${r.algo} ${bb.label} t${r.threads}: ${r.median_ms.toFixed(2)} ms, ${r.gflops.toFixed(1)} GFLOP/s, err ${r.max_rel_err.toExponential(1)}`);
-        records.push(r);
-        if (ctx.checkpoint && !ctx.quick) await ctx.checkpoint(records);
-      }
+    const runners: Partial<Record<string, CopyRunner>> = {};
+    try {
+      await runAll(ctx, records, runners);
+    } finally {
+      for (const r of Object.values(runners)) await r?.dispose();
     }
     return records;
   },
 };
+
+async function runAll(ctx: SuiteContext, records: BenchRecord[], runners: Partial<Record<string, CopyRunner>>): Promise<void> {
+  for (const bb of ctx.backends) {
+    // A software GPU runs 1024^3 in seconds: cases projected (from this backend's last rate) to take
+    // longer than this per call are skipped, with a log line, so that the suite's time stays bounded.
+    // A full run keeps every case up to a minute per call (slow calls get one or two samples).
+    const maxCallMs = ctx.quick ? 3000 : 60000;
+    let flopsPerMs = Infinity;
+    for (const c of cases(ctx.quick)) {
+      if (!selected(ctx.filter, { kernel: 'gemm', shape: c.shape, algo: c.trans })) continue;
+      const projected = (2 * c.m * c.n * c.k) / flopsPerMs;
+      if (projected > maxCallMs) {
+        ctx.log(`gemm ${c.shape} ${c.trans} on ${bb.label}: skipped, ~${Math.round(projected)} ms per call projected`);
+        continue;
+      }
+      // The 2-thread wasm rows of the bar's shape: also two 1-thread copies at once, against one alone.
+      const wasm = bb.backend.name === 'wasm' && bb.threads === 2 && c.shape === CEILING_SHAPE ? bb.backend as WasmBackend : undefined;
+      const one = wasm && ctx.backends.find((o) => o.backend.name === 'wasm' && o.threads === 1 && buildTag(o) === wasm.build);
+      const copies = one ? (runners[wasm.build] ??= await CopyRunner.create(wasm.build, wasm.wasmMemory.buffer.byteLength / 2 ** 20)) : undefined;
+      const r = await runCase(bb, c, ctx.quick, one || undefined, copies);
+      flopsPerMs = (2 * c.m * c.n * c.k) / r.median_ms;
+      const ceiling = r.extra?.copies_ceiling as number | undefined;
+      ctx.log(`gemm ${r.shape} ${r.algo} ${bb.label} t${r.threads}: ${r.median_ms.toFixed(2)} ms, ${r.gflops.toFixed(1)} GFLOP/s, err ${r.max_rel_err.toExponential(1)}` +
+        (ceiling !== undefined ? `; ceiling, two 1-thread copies at once: ${ceiling.toFixed(2)}x one alone` : ''));
+      records.push(r);
+      if (ctx.checkpoint && !ctx.quick) await ctx.checkpoint(records);
+    }
+  }
+}

@@ -1,10 +1,11 @@
-// bench/copies.ts: the copy worker runs the same 1-thread conv call as this thread, at the same time, and the
-// two-copies ceiling comes back as a plausible ratio; a second layer re-prepares the worker.
+// bench/copies.ts: the copy worker runs the same 1-thread conv or GEMM call as this thread, at the same time, and
+// the two-copies ceiling comes back as a plausible ratio; another layer or a GEMM re-prepares the worker.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { WasmBackend } from '../../src/backends/wasm/backend.js';
 import { CopyRunner } from '../../bench/copies.js';
 import { layerData, passCall } from '../../bench/suites/conv.js';
+import { gemmCall } from '../../bench/suites/gemm.js';
 import type { ConvLayerShape } from '../../src/runtime/shapes.js';
 
 const LAYERS: ConvLayerShape[] = [
@@ -13,7 +14,7 @@ const LAYERS: ConvLayerShape[] = [
 ];
 
 // Calls of about half a millisecond: on tiny ones (0.05 ms) timer and wake-up noise put single ceilings above 3.
-test('CopyRunner: the worker computes what this thread computes, and the ceiling is a plausible ratio', async () => {
+test('CopyRunner: the worker computes what this thread computes (conv passes, GEMMs), and the ceiling is a plausible ratio', async () => {
   const one = await WasmBackend.create({ threads: 1, build: 'relaxed', memoryMiB: 64 });
   const copies = await CopyRunner.create('relaxed', 64);
   try {
@@ -21,7 +22,7 @@ test('CopyRunner: the worker computes what this thread computes, and the ceiling
       for (const [pass, algo] of [['conv2d_forward', 'winograd_f4x4'], ['conv2d_backward_filter', 'im2col_gemm']] as const) {
         const call = passCall(one, layer.shape, pass, algo, layerData(layer.shape));
         try {
-          const ceiling = await copies.ceiling(layer, pass, algo, call.issue, 5);
+          const ceiling = await copies.ceiling({ conv: { layer, pass, algo } }, call.issue, 5);
           assert.ok(Number.isFinite(ceiling) && ceiling > 0 && ceiling < 4, `${layer.id} ${pass}: ceiling ${ceiling}`);
           const mine = await one.read(call.out), theirs = await copies.output();
           assert.is(theirs.length, mine.length);
@@ -30,6 +31,15 @@ test('CopyRunner: the worker computes what this thread computes, and the ceiling
           assert.ok(same, `${layer.id} ${pass}: the copy worker's output differs from this thread's`);
         } finally { call.dispose(); }
       }
+    }
+    for (const g of [{ m: 160, n: 96, k: 200, transA: false, transB: false }, { m: 97, n: 130, k: 61, transA: true, transB: true }]) {
+      const call = gemmCall(one, g);
+      try {
+        const ceiling = await copies.ceiling({ gemm: g }, call.issue, 5);
+        assert.ok(Number.isFinite(ceiling) && ceiling > 0 && ceiling < 4, `gemm ${JSON.stringify(g)}: ceiling ${ceiling}`);
+        const mine = await one.read(call.out), theirs = await copies.output();
+        assert.ok(mine.length === theirs.length && mine.every((v, i) => Object.is(v, theirs[i])), `gemm ${JSON.stringify(g)}: outputs differ`);
+      } finally { call.dispose(); }
     }
   } finally {
     await copies.dispose();
