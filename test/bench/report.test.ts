@@ -151,6 +151,7 @@ test('2-thread speed-ups: one row per 2-thread row carrying the alternated figur
     ['c512-512_14x14_n4', 'winograd_f4x4 / im2col_gemm', '2.30x', 'noisy (> 2x on 2 threads: the host slowed the 1-thread calls)'],
   ]);
   assert.equal(rows.map((c) => c[6]), ['-', '1.71x', '-', '-']);
+  assert.equal(rows.map((c) => c[7]), ['-', '95%', '-', '-']);
 });
 
 test.run();
