@@ -125,20 +125,20 @@ export function passCall(be: Backend, s: ConvShape, pass: Pass, algo: ConvAlgo, 
  * 2x2 map2x2 forward read 1.54x without the wake and 1.62x with it, the 8x8 F(4x4) one 1.73x and 1.80x).
  */
 async function alternatedSpeedup(one: BenchBackend, two: BenchBackend, layer: ConvLayerShape, pass: Pass, algo1: ConvAlgo, algo2: ConvAlgo,
-  pairs: number, copies: CopyRunner): Promise<{ ratio: number; ratios: number[]; ceiling: number }> {
+  pairs: number, copies: CopyRunner, quick: boolean): Promise<{ ratio: number; ratios: number[]; ceiling: number }> {
   const s = layer.shape, d = layerData(s);
   const a = passCall(one.backend, s, pass, algo1, d), b = passCall(two.backend, s, pass, algo2, d);
   const pool = (two.backend as Partial<WasmBackend>).pool;
   try {
-    // The ceiling before and after the pairs, so it spans the same window.
+    // The ceiling before and after the pairs, so it spans the same window (quick runs: before only).
     const before = await copies.ceiling({ conv: { layer, pass, algo: algo1 } }, a.issue, CEILING_SAMPLES);
     const r = await alternatedRatio(a.run, b.run, pairs, pool ? () => wake(pool) : undefined);
-    const after = await copies.ceiling({ conv: { layer, pass, algo: algo1 } }, a.issue, CEILING_SAMPLES);
+    const after = quick ? before : await copies.ceiling({ conv: { layer, pass, algo: algo1 } }, a.issue, CEILING_SAMPLES);
     return { ...r, ceiling: (before + after) / 2 };
   } finally { a.dispose(); b.dispose(); }
 }
 
-/** Alone/together samples of each ceiling reading (bench/copies.ts), one reading before the pairs and one after. */
+/** Alone/together samples of each ceiling reading (bench/copies.ts): one reading before the pairs and one after. */
 const CEILING_SAMPLES = 3;
 
 /** An empty parallel call: the pool's workers polling again, not asleep (see alternatedSpeedup). */
@@ -186,7 +186,7 @@ async function runSuite(ctx: SuiteContext, records: BenchRecord[], runners: Part
           .sort((x, y) => x.median_ms - y.median_ms)[0];
         const r1 = best(one), r2 = best(two);
         if (!r1 || !r2) continue;
-        const sp = await alternatedSpeedup(one, two, layer, pass, r1.algo as ConvAlgo, r2.algo as ConvAlgo, ctx.quick ? 5 : 9, copies);
+        const sp = await alternatedSpeedup(one, two, layer, pass, r1.algo as ConvAlgo, r2.algo as ConvAlgo, ctx.quick ? 5 : 9, copies, ctx.quick);
         r2.extra = { ...r2.extra, speedup_vs_t1_alternated: sp.ratio, speedup_ratios: sp.ratios, speedup_t1_algo: r1.algo, copies_ceiling: sp.ceiling };
         ctx.log(`conv ${layer.id} ${pass} ${two.label} vs ${one.label}: ${sp.ratio.toFixed(2)}x (median of ${sp.ratios.length} alternated pairs, ` +
           `${r2.algo} vs ${r1.algo}; rows: ${(r1.median_ms / r2.median_ms).toFixed(2)}x; ceiling, two 1-thread copies at once: ${sp.ceiling.toFixed(2)}x)`);
