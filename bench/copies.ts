@@ -62,40 +62,54 @@ export class CopyRunner {
    * worker asleep and `together` the longer of this thread's and the worker's call when both start at once.
    */
   async ceiling(spec: CopySpec, run: () => void, samples: number): Promise<number> {
+    return this.serving(spec, run, (together) => {
+      run();
+      const ratios: number[] = [];
+      for (let i = 0; i < samples; i++) {
+        const t = performance.now();
+        run();
+        const alone = performance.now() - t;
+        ratios.push((2 * alone) / together());
+      }
+      return median(ratios);
+    });
+  }
+
+  /**
+   * Runs `body` while the copy worker serves `spec`. Each together() call starts the worker's copy, runs `run` (the
+   * same call) here as soon as the worker has started, and returns the longer of the two durations in ms. Between
+   * together() calls the worker sleeps, so `body` can time other calls in the same window.
+   */
+  async serving<T>(spec: CopySpec, run: () => void, body: (together: () => number) => T | Promise<T>): Promise<T> {
     await this.api.prepare(spec);
     Atomics.store(this.i32, COPY_EXIT, 0);
     const serving = this.api.serve(this.go);
-    const ratios: number[] = [];
-    try {
-      run();
-      for (let i = 0; i < samples; i++) {
-        let t = performance.now();
-        run();
-        const alone = performance.now() - t;
-        const seq = ++this.go;
-        Atomics.store(this.i32, COPY_GO, seq);
-        Atomics.notify(this.i32, COPY_GO);
-        // Start only once the worker has woken up, so the two calls overlap from their first instruction.
-        const deadline = performance.now() + WORKER_TIMEOUT_MS;
-        while (Atomics.load(this.i32, COPY_STARTED) !== seq) { // spin: a wake-up takes 50-250 us
-          if (performance.now() > deadline) throw new Error(`bench copy worker: did not start ${specName(spec)} within ${WORKER_TIMEOUT_MS} ms`);
-        }
-        t = performance.now();
-        run();
-        const mine = performance.now() - t;
-        while (Atomics.load(this.i32, COPY_DONE) !== seq) {
-          if (performance.now() > deadline + mine) throw new Error(`bench copy worker: ${specName(spec)} did not finish within ${WORKER_TIMEOUT_MS} ms of this thread's copy`);
-          Atomics.wait(this.i32, COPY_DONE, Atomics.load(this.i32, COPY_DONE), 100);
-        }
-        ratios.push((2 * alone) / Math.max(mine, this.f64[COPY_WORKER_MS]));
+    const together = () => {
+      const seq = ++this.go;
+      Atomics.store(this.i32, COPY_GO, seq);
+      Atomics.notify(this.i32, COPY_GO);
+      // Start only once the worker has woken up, so the two calls overlap from their first instruction.
+      const deadline = performance.now() + WORKER_TIMEOUT_MS;
+      while (Atomics.load(this.i32, COPY_STARTED) !== seq) { // spin: a wake-up takes 50-250 us
+        if (performance.now() > deadline) throw new Error(`bench copy worker: did not start ${specName(spec)} within ${WORKER_TIMEOUT_MS} ms`);
       }
+      const t = performance.now();
+      run();
+      const mine = performance.now() - t;
+      while (Atomics.load(this.i32, COPY_DONE) !== seq) {
+        if (performance.now() > deadline + mine) throw new Error(`bench copy worker: ${specName(spec)} did not finish within ${WORKER_TIMEOUT_MS} ms of this thread's copy`);
+        Atomics.wait(this.i32, COPY_DONE, Atomics.load(this.i32, COPY_DONE), 100);
+      }
+      return Math.max(mine, this.f64[COPY_WORKER_MS]);
+    };
+    try {
+      return await body(together);
     } finally {
       Atomics.store(this.i32, COPY_EXIT, 1);
       Atomics.store(this.i32, COPY_GO, ++this.go);
       Atomics.notify(this.i32, COPY_GO);
       await serving;
     }
-    return median(ratios);
   }
 
   /** The copy worker's output of its last run. */

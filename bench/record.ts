@@ -114,13 +114,12 @@ export function measuredExtra(t: Measured): Record<string, unknown> {
  *  time(a) / time(b) with the ratios: both sides of a ratio run within milliseconds of each other, so a host that
  *  takes a core away for seconds slows both alike, which rows measured minutes apart cannot promise. beforeB runs
  *  untimed right before each timed b. */
-export async function alternatedRatio(a: () => Promise<void> | void, b: () => Promise<void> | void, pairs: number,
-  beforeB?: () => void): Promise<{ ratio: number; ratios: number[] }> {
+export async function alternatedRatio(a: () => Promise<void> | void, b: () => Promise<void> | void, pairs: number):
+  Promise<{ ratio: number; ratios: number[] }> {
   await a(); await b();
   const ratios: number[] = [];
   for (let i = 0; i < pairs; i++) {
     let t = performance.now(); await a(); const ta = performance.now() - t;
-    beforeB?.();
     t = performance.now(); await b(); ratios.push(ta / (performance.now() - t));
   }
   return { ratio: median(ratios), ratios };

@@ -286,16 +286,17 @@ export function scalingRows(results: SuiteResult[]): string[][] {
   const rows = results.flatMap((s) => s.records).filter((r) => r.suite === 'conv' && typeof r.extra?.speedup_vs_t1_alternated === 'number');
   return rows.map((r) => {
     const x = r.extra!.speedup_vs_t1_alternated as number, barApplies = (SHAPE_CIN.get(r.shape) ?? 0) >= 64;
-    const host = r.extra!.copies_ceiling as number | undefined;
+    const host = r.extra!.copies_ceiling as number | undefined, share = r.extra!.speedup_of_ceiling as number | undefined;
     return [r.kernel, r.shape, String(r.extra!.label ?? r.backend), `${r.extra!.speedup_t1_algo} / ${r.algo}`, fmtX(x),
       !barApplies ? 'n/a' : x > 2.05 ? 'noisy (> 2x on 2 threads: the host slowed the 1-thread calls)' : x >= 1.8 ? 'pass' : 'FAIL',
-      fmtX(host), host ? `${Math.round((100 * x) / host)}%` : '-'];
+      fmtX(host), share !== undefined ? `${Math.round(100 * share)}%` : host ? `${Math.round((100 * x) / host)}%` : '-'];
   });
 }
-/** The last column: the same 1-thread call as two independent copies at once against one alone, measured before
- *  and after the pairs (bench/copies.ts): the most a 2-thread split of that kernel could reach in that window. */
+/** The last two columns: the same 1-thread call as two independent copies at once against one alone, timed in each
+ *  round of the pairs (bench/copies.ts): the most a 2-thread split of that kernel could reach in that window; and
+ *  the median over the rounds of each round's speed-up over its own ceiling (older rows: the ratio of the medians). */
 const SCALING_HEAD = ['kernel', 'shape', '2-thread series', 'algorithm 1 / 2 threads', 'speed-up (alternated calls)', '>=1.8x bar',
-  'ceiling: two 1-thread copies at once (same window)', 'speed-up / ceiling'];
+  'ceiling: two 1-thread copies at once (same window)', 'speed-up / ceiling (median of the rounds\' own)'];
 const scalingMarkdown = (rows: string[][]) => [`| ${SCALING_HEAD.join(' | ')} |`, `|${SCALING_HEAD.map(() => '---').join('|')}|`,
   ...rows.map((c) => `| ${c.join(' | ')} |`)].join('\n');
 const scalingHtml = (rows: string[][]) => rows.length === 0 ? '<p>No alternated speed-ups in these results (conv suite on 1 and 2 threads).</p>'

@@ -7,7 +7,7 @@ import type { WasmBackend } from '../../src/backends/wasm/backend.js';
 import type { ThreadPool } from '../../src/backends/wasm/pool.js';
 import { CopyRunner } from '../copies.js';
 import { CIFAR_CONV_LAYERS, IMAGENET_CONV_LAYERS, type ConvLayerShape, convFlops } from '../../src/runtime/shapes.js';
-import { type BenchBackend, type BenchRecord, type CaseFilter, type Suite, type SuiteContext, alternatedRatio, measureKernel, measuredExtra, median, selected } from '../record.js';
+import { type BenchBackend, type BenchRecord, type CaseFilter, type Suite, type SuiteContext, measureKernel, measuredExtra, median, selected } from '../record.js';
 import { randomArray } from '../../src/util/random.js';
 
 export type Pass = 'conv2d_forward' | 'conv2d_backward_data' | 'conv2d_backward_filter';
@@ -123,23 +123,31 @@ export function passCall(be: Backend, s: ConvShape, pass: Pass, algo: ConvAlgo, 
  * call): during the 1-thread call they stop polling (SPIN_MS) and sleep, and a sleeping worker starts 120-250 us
  * late, which a training step, whose kernels follow each other within microseconds, does not pay (measured: the
  * 2x2 map2x2 forward read 1.54x without the wake and 1.62x with it, the 8x8 F(4x4) one 1.73x and 1.80x).
+ * Each round ends with two copies of the 1-thread call at once (bench/copies.ts): the round's ceiling, 2 * alone /
+ * together, and the share of it the split reached, together / (2 * split), both from the round's own moment.
  */
 async function alternatedSpeedup(one: BenchBackend, two: BenchBackend, layer: ConvLayerShape, pass: Pass, algo1: ConvAlgo, algo2: ConvAlgo,
-  pairs: number, copies: CopyRunner, quick: boolean): Promise<{ ratio: number; ratios: number[]; ceiling: number }> {
+  pairs: number, copies: CopyRunner): Promise<{ ratio: number; ratios: number[]; ceiling: number; ofCeiling: number }> {
   const s = layer.shape, d = layerData(s);
   const a = passCall(one.backend, s, pass, algo1, d), b = passCall(two.backend, s, pass, algo2, d);
   const pool = (two.backend as Partial<WasmBackend>).pool;
   try {
-    // The ceiling before and after the pairs, so it spans the same window (quick runs: before only).
-    const before = await copies.ceiling({ conv: { layer, pass, algo: algo1 } }, a.issue, CEILING_SAMPLES);
-    const r = await alternatedRatio(a.run, b.run, pairs, pool ? () => wake(pool) : undefined);
-    const after = quick ? before : await copies.ceiling({ conv: { layer, pass, algo: algo1 } }, a.issue, CEILING_SAMPLES);
-    return { ...r, ceiling: (before + after) / 2 };
+    // Each round: the 1-thread call alone, the 2-thread call, then two 1-thread copies at once (bench/copies.ts),
+    // so each round's speed-up and ceiling share its 1-thread time and its moment.
+    return await copies.serving({ conv: { layer, pass, algo: algo1 } }, a.issue, async (together) => {
+      await a.run(); await b.run();
+      const ratios: number[] = [], ceilings: number[] = [], shares: number[] = [];
+      for (let i = 0; i < pairs; i++) {
+        let t = performance.now(); await a.run(); const alone = performance.now() - t;
+        if (pool) wake(pool);
+        t = performance.now(); await b.run(); const split = performance.now() - t;
+        const both = together();
+        ratios.push(alone / split); ceilings.push((2 * alone) / both); shares.push(both / (2 * split));
+      }
+      return { ratio: median(ratios), ratios, ceiling: median(ceilings), ofCeiling: median(shares) };
+    });
   } finally { a.dispose(); b.dispose(); }
 }
-
-/** Alone/together samples of each ceiling reading (bench/copies.ts): one reading before the pairs and one after. */
-const CEILING_SAMPLES = 3;
 
 /** An empty parallel call: the pool's workers polling again, not asleep (see alternatedSpeedup). */
 const wake = (pool: ThreadPool) => pool.parallel('runtime_atomic_add', Array.from({ length: pool.threads }, () => [0, 0, 0]));
@@ -186,10 +194,12 @@ async function runSuite(ctx: SuiteContext, records: BenchRecord[], runners: Part
           .sort((x, y) => x.median_ms - y.median_ms)[0];
         const r1 = best(one), r2 = best(two);
         if (!r1 || !r2) continue;
-        const sp = await alternatedSpeedup(one, two, layer, pass, r1.algo as ConvAlgo, r2.algo as ConvAlgo, ctx.quick ? 5 : 9, copies, ctx.quick);
-        r2.extra = { ...r2.extra, speedup_vs_t1_alternated: sp.ratio, speedup_ratios: sp.ratios, speedup_t1_algo: r1.algo, copies_ceiling: sp.ceiling };
+        const sp = await alternatedSpeedup(one, two, layer, pass, r1.algo as ConvAlgo, r2.algo as ConvAlgo, ctx.quick ? 5 : 9, copies);
+        r2.extra = { ...r2.extra, speedup_vs_t1_alternated: sp.ratio, speedup_ratios: sp.ratios, speedup_t1_algo: r1.algo, copies_ceiling: sp.ceiling,
+          speedup_of_ceiling: sp.ofCeiling };
         ctx.log(`conv ${layer.id} ${pass} ${two.label} vs ${one.label}: ${sp.ratio.toFixed(2)}x (median of ${sp.ratios.length} alternated pairs, ` +
-          `${r2.algo} vs ${r1.algo}; rows: ${(r1.median_ms / r2.median_ms).toFixed(2)}x; ceiling, two 1-thread copies at once: ${sp.ceiling.toFixed(2)}x)`);
+          `${r2.algo} vs ${r1.algo}; rows: ${(r1.median_ms / r2.median_ms).toFixed(2)}x; ceiling, two 1-thread copies at once: ${sp.ceiling.toFixed(2)}x; ` +
+          `speed-up / ceiling, per round: ${Math.round(100 * sp.ofCeiling)}%)`);
       }
     }
     if (ctx.checkpoint && !ctx.quick) await ctx.checkpoint(records);
