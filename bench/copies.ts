@@ -32,16 +32,19 @@ const WORKER_TIMEOUT_MS = 10_000;
 /**
  * Two copies of one kernel at once, each on its own thread and its own memory, share nothing a split kernel
  * shares: no claims, no barriers, no lines moving between the cores. Their throughput against one copy alone,
- * 2 * alone / together, is the most any 2-thread split of that kernel could reach in the same window. This VM's
- * host often runs one vCPU slower than the other for minutes (pinned with taskset, a 1024^3 GEMM took 51 ms on
- * one and 42 on the other, then the other way round); a register-only loop did not see it.
+ * 2 * alone / together, is what a 2-thread split of that kernel could reach in the same window with its work
+ * evenly shared. This VM's host often runs one vCPU slower than the other for minutes (pinned with taskset, a
+ * 1024^3 GEMM took 51 ms on one and 42 on the other, then the other way round; a register-only loop did not see
+ * it). The copies then wait for the slower core, while a split that claims its work at run time gives that core
+ * less: such a split can read above this ceiling, and did (up to 123%).
  */
 export class CopyRunner {
   private readonly i32: Int32Array;
   private readonly f64: Float64Array;
   private go = 0;
 
-  private constructor(private readonly worker: Worker, private readonly api: Comlink.Remote<CopyWorkerApi>, control: SharedArrayBuffer) {
+  private constructor(private readonly worker: Worker, private readonly api: Comlink.Remote<CopyWorkerApi>, control: SharedArrayBuffer,
+    private readonly failed: Promise<never>) {
     this.i32 = new Int32Array(control);
     this.f64 = new Float64Array(control);
   }
@@ -50,11 +53,13 @@ export class CopyRunner {
     const control = new SharedArrayBuffer(32);
     const data: CopyWorkerData = { build, memoryMiB, control };
     const worker = new Worker(new URL('./copy_worker.js', import.meta.url), { workerData: data, name: 'vggrt-bench-copy' });
-    const failed = new Promise<never>((_, reject) => worker.once('error', reject));
-    const api = Comlink.wrap<CopyWorkerApi>(nodeEndpoint(worker));
-    const runner = new CopyRunner(worker, api, control);
-    failed.catch(() => {}); // reported through the calls below
-    return runner;
+    // A worker that fails (at load, or later) rejects this, and every call below races it: comlink would wait forever.
+    const failed = new Promise<never>((_, reject) => {
+      worker.once('error', (e) => reject(new Error(`bench copy worker failed: ${e.message}`)));
+      worker.once('exit', (code) => reject(new Error(`bench copy worker exited (code ${code})`)));
+    });
+    failed.catch(() => {}); // observed through the races below
+    return new CopyRunner(worker, Comlink.wrap<CopyWorkerApi>(nodeEndpoint(worker)), control, failed);
   }
 
   /**
@@ -81,9 +86,9 @@ export class CopyRunner {
    * together() calls the worker sleeps, so `body` can time other calls in the same window.
    */
   async serving<T>(spec: CopySpec, run: () => void, body: (together: () => number) => T | Promise<T>): Promise<T> {
-    await this.api.prepare(spec);
+    await Promise.race([this.api.prepare(spec), this.failed]);
     Atomics.store(this.i32, COPY_EXIT, 0);
-    const serving = this.api.serve(this.go);
+    const serving = Promise.race([this.api.serve(this.go), this.failed]);
     const together = () => {
       const seq = ++this.go;
       Atomics.store(this.i32, COPY_GO, seq);
@@ -113,10 +118,11 @@ export class CopyRunner {
   }
 
   /** The copy worker's output of its last run. */
-  output(): Promise<Float32Array> { return this.api.output(); }
+  output(): Promise<Float32Array> { return Promise.race([this.api.output(), this.failed]); }
 
   async dispose(): Promise<void> {
-    await this.api.dispose();
+    // A worker that already failed has reported it through the call that saw it; terminate it all the same.
+    await Promise.race([this.api.dispose(), this.failed]).catch(() => {});
     this.api[Comlink.releaseProxy]();
     await this.worker.terminate();
   }

@@ -293,7 +293,7 @@ export function scalingRows(results: SuiteResult[]): string[][] {
   });
 }
 /** The last two columns: the same 1-thread call as two independent copies at once against one alone, timed in each
- *  round of the pairs (bench/copies.ts): the most a 2-thread split of that kernel could reach in that window; and
+ *  round of the pairs (bench/copies.ts): what an evenly shared 2-thread split of that kernel could reach then; and
  *  the median over the rounds of each round's speed-up over its own ceiling (older rows: the ratio of the medians). */
 const SCALING_HEAD = ['kernel', 'shape', '2-thread series', 'algorithm 1 / 2 threads', 'speed-up (alternated calls)', '>=1.8x bar',
   'ceiling: two 1-thread copies at once (same window)', 'speed-up / ceiling (median of the rounds\' own)'];

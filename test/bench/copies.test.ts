@@ -47,4 +47,15 @@ test('CopyRunner: the worker computes what this thread computes (conv passes, GE
   }
 });
 
+test('CopyRunner: a copy worker that cannot start fails the first call with its error, not a hang', async () => {
+  const copies = await CopyRunner.create('relaxed', 1); // WasmBackend.create rejects memoryMiB below 16 in the worker
+  try {
+    let message = '';
+    try {
+      await copies.ceiling({ gemm: { m: 8, n: 8, k: 8, transA: false, transB: false } }, () => {}, 1);
+    } catch (e) { message = (e as Error).message; }
+    assert.match(message, /bench copy worker failed: .*memoryMiB must be in 16\.\.4095, got 1/);
+  } finally { await copies.dispose(); }
+});
+
 test.run();
