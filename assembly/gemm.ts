@@ -393,17 +393,19 @@ function gemm_scale_c(c: usize, m: i32, n: i32, ldc: i32, beta: f32, bias: usize
 }
 
 /** One pass of the micro-tiles over the rows of a packed A block (mMain rows in mrS-row tiles, then m4 rows in
- *  4-row tiles at ap4) and one packed 8-column B sliver bs, C tile column at ct. */
+ *  4-row tiles at ap4) and one packed 8-column B sliver bs, depth kc, C tile column at ct. The sliver of rows
+ *  [r, r + mr) starts r * lda floats after its part's start: lda is kc when the block holds depth kc, more when
+ *  the tiles take a kc-deep step of a deeper block (map2x2_forward; ap and ap4 then point at the step). */
 // @ts-ignore: decorator
-@inline function tiles_column(ap: usize, ap4: usize, mMain: i32, m4: i32, bs: usize, kc: i32, ct: usize, ldcb: usize, ldc: i32,
-  mrS: i32, nr: i32, alpha: f32, beta: f32, biasT: usize, relu: i32, tmp: usize): void {
+@inline export function gemm_tiles_column(ap: usize, ap4: usize, lda: i32, mMain: i32, m4: i32, bs: usize, kc: i32, ct: usize,
+  ldcb: usize, ldc: i32, mrS: i32, nr: i32, alpha: f32, beta: f32, biasT: usize, relu: i32, tmp: usize): void {
   for (let ir = 0; ir < mMain; ir += mrS) {
     const mr = imin(mrS, mMain - ir);
-    if (mrS == 5) gemm_f32_5x8(ap + <usize>(ir * kc) * 4, bs, kc, ct + <usize>ir * ldcb, ldc, mr, nr, alpha, beta, biasT, relu, tmp);
-    else gemm_f32_6x8(ap + <usize>(ir * kc) * 4, bs, kc, ct + <usize>ir * ldcb, ldc, mr, nr, alpha, beta, biasT, relu, tmp);
+    if (mrS == 5) gemm_f32_5x8(ap + <usize>(ir * lda) * 4, bs, kc, ct + <usize>ir * ldcb, ldc, mr, nr, alpha, beta, biasT, relu, tmp);
+    else gemm_f32_6x8(ap + <usize>(ir * lda) * 4, bs, kc, ct + <usize>ir * ldcb, ldc, mr, nr, alpha, beta, biasT, relu, tmp);
   }
   for (let ir = 0; ir < m4; ir += 4) {
-    gemm_f32_4x8(ap4 + <usize>(ir * kc) * 4, bs, kc, ct + <usize>(mMain + ir) * ldcb, ldc, 4, nr, alpha, beta, biasT, relu, tmp);
+    gemm_f32_4x8(ap4 + <usize>(ir * lda) * 4, bs, kc, ct + <usize>(mMain + ir) * ldcb, ldc, 4, nr, alpha, beta, biasT, relu, tmp);
   }
 }
 
@@ -414,7 +416,7 @@ function gemm_scale_c(c: usize, m: i32, n: i32, ldc: i32, beta: f32, bias: usize
 @inline export function gemm_macro(ap: usize, bpk: usize, kc: i32, mc: i32, nc: i32, cblock: usize, ldcb: usize, ldc: i32, mrS: i32,
   alpha: f32, beta: f32, bias: usize, relu: i32, tmp: usize): void {
   for (let jr = 0; jr < nc; jr += NR) {
-    tiles_column(ap, ap, mc, 0, bpk + <usize>(jr * kc) * 4, kc, cblock + (<usize>jr << 2), ldcb, ldc, mrS, imin(NR, nc - jr),
+    gemm_tiles_column(ap, ap, kc, mc, 0, bpk + <usize>(jr * kc) * 4, kc, cblock + (<usize>jr << 2), ldcb, ldc, mrS, imin(NR, nc - jr),
       alpha, beta, bias ? bias + (<usize>jr << 2) : 0, relu, tmp);
   }
 }
@@ -461,7 +463,7 @@ function gemm_f32_fewrows(a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, 
         gemm_pack_b(transB ? bsrc + <usize>jg * ldbB : bsrc + (<usize>jg << 2), ldb, transB, kc, ng, bpk);
         for (let jr = jg; jr < jg + ng; jr += NR) {
           const biasT: usize = biasEff ? biasEff + (<usize>jr << 2) : 0;
-          tiles_column(ap, ap4, mMain, m4, bpk + <usize>((jr - jg) * kc) * 4, kc, cblock + (<usize>jr << 2), ldcb, ldc, mrS,
+          gemm_tiles_column(ap, ap4, kc, mMain, m4, bpk + <usize>((jr - jg) * kc) * 4, kc, cblock + (<usize>jr << 2), ldcb, ldc, mrS,
             imin(NR, nc - jr), alpha, betaEff, biasT, reluEff, tmp);
         }
       }
@@ -506,7 +508,7 @@ export function gemm_f32(a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, l
         for (let jr = 0; jr < nc; jr += NR) {
           // The mrS-row tiles of this 8-column sliver, then the 4-row tiles with the sliver still in L1.
           const biasT: usize = biasEff ? biasEff + (<usize>jr << 2) : 0;
-          tiles_column(ap, ap4, mMain, m4, bpk + <usize>(jr * kc) * 4, kc, cblock + (<usize>jr << 2), ldcb, ldc, mrS, imin(NR, nc - jr),
+          gemm_tiles_column(ap, ap4, kc, mMain, m4, bpk + <usize>(jr * kc) * 4, kc, cblock + (<usize>jr << 2), ldcb, ldc, mrS, imin(NR, nc - jr),
             alpha, betaEff, biasT, reluEff, tmp);
         }
       }

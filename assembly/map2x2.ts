@@ -15,7 +15,7 @@
 // transformed filter gradient stays in cache; the small transform every column needs (dM: n x 9 x cout) each
 // thread computes for itself. The forward splits the depth instead (map2x2_forward).
 // Vectorised over channels (f32x4), tails through partial lanes.
-import { gemm_f32, gemm_f32_4x8, gemm_f32_5x8, gemm_f32_6x8, gemm_tail_rows4 } from './gemm';
+import { gemm_f32, gemm_tail_rows4, gemm_tiles_column } from './gemm';
 import { ldv as ld, stv as st } from './lanes';
 
 /** Nine positions pos bytes apart from dst get G w G^T of the 9 taps at src + t * tap (t = ky*3 + kx): n lanes
@@ -222,18 +222,12 @@ export function map2x2_forward(x: usize, w: usize, bias: usize, y: usize, n: i32
       const kk = min(kb, kz - k0), sl = <usize>kk * 32, beta: f32 = k0 == ka ? 0 : 1;
       filterRows(w, cout, tap, c0, nc, k0, kk, u, up);
       for (let p = 0; p < 9; p++) {
-        const ap = d + <usize>p * dp, bp = u + <usize>p * up, cp = mb + <usize>p * mp;
+        // This step's depth in the slivers packD wrote kw deep: (k0 - ka) rows of mrS (or 4) floats in.
+        const ap = d + <usize>p * dp + (<usize>((k0 - ka) * mrS) << 2), ap4 = d + <usize>p * dp + (<usize>(main * kw + (k0 - ka) * 4) << 2);
+        const bp = u + <usize>p * up, cp = mb + <usize>p * mp;
         for (let jr = 0; jr < nc; jr += 8) {
-          const bs = bp + <usize>(jr >> 3) * sl, ct = cp + (<usize>jr << 2), nr = min(8, nc - jr);
-          for (let ir = 0; ir < main; ir += mrS) {
-            const at = ap + ((<usize>ir * <usize>kw + <usize>(k0 - ka) * <usize>mrS) << 2), mr = min(mrS, main - ir);
-            if (mrS == 5) gemm_f32_5x8(at, bs, kk, ct + <usize>ir * ldcB, cout, mr, nr, 1, beta, 0, 0, tmp);
-            else gemm_f32_6x8(at, bs, kk, ct + <usize>ir * ldcB, cout, mr, nr, 1, beta, 0, 0, tmp);
-          }
-          for (let ir = main; ir < n; ir += 4) {
-            const at = ap + ((<usize>ir * <usize>kw + <usize>(k0 - ka) * 4) << 2);
-            gemm_f32_4x8(at, bs, kk, ct + <usize>ir * ldcB, cout, 4, nr, 1, beta, 0, 0, tmp);
-          }
+          gemm_tiles_column(ap, ap4, kw, main, n - main, bp + <usize>(jr >> 3) * sl, kk, cp + (<usize>jr << 2), ldcB, cout, mrS,
+            min(8, nc - jr), 1, beta, 0, 0, tmp);
         }
       }
     }

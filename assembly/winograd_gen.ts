@@ -7,7 +7,7 @@
 // T*T streams a tile writes alias the same cache sets.
 // Channel tails (count not a multiple of 4) go through partial loads/stores; 'scratch' is a per-thread
 // area of at least 4 KiB that the operator hands to each thread.
-import { ldv, stv } from './lanes';
+import { ldv, stv, sumBlocks } from './lanes';
 
 @inline function madd(a: v128, b: v128, c: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
@@ -275,14 +275,8 @@ export function winograd_f2x2_filter_transform_packed(w: usize, bp: usize, cin: 
 @inline function wg2_filter_adjoint_sum_vec(src: usize, pos: usize, dst: usize, tap: usize, beta: f32, scratch: usize, n: i32,
   blocks: i32, blockBytes: usize): void {
   if (blocks == 1) { wg2_filter_adjoint_vec(src, pos, dst, tap, beta, scratch, n); return; }
-  const stage = scratch + 1024;
-  for (let q = 0; q < 16; q++) {
-    const s = src + <usize>q * pos;
-    let a = ldv(s, n);
-    for (let b = 1; b < blocks; b++) a = f32x4.add(a, ldv(s + <usize>b * blockBytes, n));
-    v128.store(stage + <usize>q * 16, a);
-  }
-  wg2_filter_adjoint_vec(stage, 16, dst, tap, beta, scratch, n);
+  sumBlocks(src, pos, 16, blocks, blockBytes, n, scratch + 1024);
+  wg2_filter_adjoint_vec(scratch + 1024, 16, dst, tap, beta, scratch, n);
 }
 export function winograd_f2x2_filter_adjoint_sum(du: usize, dw: usize, cin: i32, cout: i32, ciStart: i32, ciEnd: i32, posStride: i32,
   beta: f32, scratch: usize, blocks: i32, blockBytes: i32): void {
@@ -761,14 +755,8 @@ export function winograd_f4x4_filter_transform_packed(w: usize, bp: usize, cin: 
 @inline function wg4_filter_adjoint_sum_vec(src: usize, pos: usize, dst: usize, tap: usize, beta: f32, scratch: usize, n: i32,
   blocks: i32, blockBytes: usize): void {
   if (blocks == 1) { wg4_filter_adjoint_vec(src, pos, dst, tap, beta, scratch, n); return; }
-  const stage = scratch + 1024;
-  for (let q = 0; q < 36; q++) {
-    const s = src + <usize>q * pos;
-    let a = ldv(s, n);
-    for (let b = 1; b < blocks; b++) a = f32x4.add(a, ldv(s + <usize>b * blockBytes, n));
-    v128.store(stage + <usize>q * 16, a);
-  }
-  wg4_filter_adjoint_vec(stage, 16, dst, tap, beta, scratch, n);
+  sumBlocks(src, pos, 36, blocks, blockBytes, n, scratch + 1024);
+  wg4_filter_adjoint_vec(scratch + 1024, 16, dst, tap, beta, scratch, n);
 }
 export function winograd_f4x4_filter_adjoint_sum(du: usize, dw: usize, cin: i32, cout: i32, ciStart: i32, ciEnd: i32, posStride: i32,
   beta: f32, scratch: usize, blocks: i32, blockBytes: i32): void {
@@ -1357,14 +1345,8 @@ export function winograd_f6x6_filter_transform_packed(w: usize, bp: usize, cin: 
 @inline function wg6_filter_adjoint_sum_vec(src: usize, pos: usize, dst: usize, tap: usize, beta: f32, scratch: usize, n: i32,
   blocks: i32, blockBytes: usize): void {
   if (blocks == 1) { wg6_filter_adjoint_vec(src, pos, dst, tap, beta, scratch, n); return; }
-  const stage = scratch + 1024;
-  for (let q = 0; q < 64; q++) {
-    const s = src + <usize>q * pos;
-    let a = ldv(s, n);
-    for (let b = 1; b < blocks; b++) a = f32x4.add(a, ldv(s + <usize>b * blockBytes, n));
-    v128.store(stage + <usize>q * 16, a);
-  }
-  wg6_filter_adjoint_vec(stage, 16, dst, tap, beta, scratch, n);
+  sumBlocks(src, pos, 64, blocks, blockBytes, n, scratch + 1024);
+  wg6_filter_adjoint_vec(scratch + 1024, 16, dst, tap, beta, scratch, n);
 }
 export function winograd_f6x6_filter_adjoint_sum(du: usize, dw: usize, cin: i32, cout: i32, ciStart: i32, ciEnd: i32, posStride: i32,
   beta: f32, scratch: usize, blocks: i32, blockBytes: i32): void {

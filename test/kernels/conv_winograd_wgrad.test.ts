@@ -41,7 +41,7 @@ async function wasmBackends(): Promise<{ label: string; backend: Backend }[]> {
 }
 
 test('fused Winograd filter gradient (tile blocks summed by one adjoint pass) matches the reference', async () => {
-  // 36 to 120 tiles: on 2 threads several fixed blocks (60/30/10% rounds), each with its own dU.
+  // 36 to 120 tiles: on 2 threads several fixed blocks (80/20% rounds), each with its own dU.
   const cases: [ConvShape, ConvAlgo][] = [
     [S(4, 12, 12, 8, 16), 'winograd_f4x4'], [S(3, 10, 14, 5, 11), 'winograd_f2x2'], [S(2, 18, 12, 12, 7, 0), 'winograd_f6x6'],
   ];
