@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import type { ConvAlgo } from '../src/backend.js';
+import type { WasmBackend } from '../src/backends/wasm/backend.js';
 import type { WasmBuild } from '../src/backends/wasm/loader.js';
 import type { ConvLayerShape } from '../src/runtime/shapes.js';
 import type { CopyWorkerApi, CopyWorkerData } from './copy_worker.js';
@@ -125,5 +126,31 @@ export class CopyRunner {
     await Promise.race([this.api.dispose(), this.failed]).catch(() => {});
     this.api[Comlink.releaseProxy]();
     await this.worker.terminate();
+  }
+}
+
+/** A suite's copy runners: one per wasm build, started on first use with the memory size of the backend that asks. */
+export class CopyRunners {
+  private readonly byBuild = new Map<WasmBuild, Promise<CopyRunner>>();
+
+  for(be: WasmBackend): Promise<CopyRunner> {
+    let runner = this.byBuild.get(be.build);
+    if (!runner) this.byBuild.set(be.build, runner = CopyRunner.create(be.build, be.wasmMemory.buffer.byteLength / 2 ** 20));
+    return runner;
+  }
+
+  async dispose(): Promise<void> {
+    for (const runner of this.byBuild.values()) await (await runner).dispose();
+    this.byBuild.clear();
+  }
+}
+
+/** Runs `body` with copy runners that are disposed after it, whether it returns or throws. */
+export async function withCopyRunners<T>(body: (copies: CopyRunners) => Promise<T>): Promise<T> {
+  const copies = new CopyRunners();
+  try {
+    return await body(copies);
+  } finally {
+    await copies.dispose();
   }
 }

@@ -112,8 +112,7 @@ export function measuredExtra(t: Measured): Record<string, unknown> {
 
 /** Calls a, then b, `pairs` times (after one untimed call of each) and returns the median of the per-pair ratios
  *  time(a) / time(b) with the ratios: both sides of a ratio run within milliseconds of each other, so a host that
- *  takes a core away for seconds slows both alike, which rows measured minutes apart cannot promise. beforeB runs
- *  untimed right before each timed b. */
+ *  takes a core away for seconds slows both alike, which rows measured minutes apart cannot promise. */
 export async function alternatedRatio(a: () => Promise<void> | void, b: () => Promise<void> | void, pairs: number):
   Promise<{ ratio: number; ratios: number[] }> {
   await a(); await b();

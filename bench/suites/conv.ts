@@ -5,7 +5,7 @@ import { conv2dForwardF64, conv2dBackwardDataF64 } from '../../src/backends/refe
 import { convPhases } from '../../src/backends/wasm/ops/conv_im2col.js';
 import type { WasmBackend } from '../../src/backends/wasm/backend.js';
 import type { ThreadPool } from '../../src/backends/wasm/pool.js';
-import { CopyRunner } from '../copies.js';
+import { type CopyRunner, type CopyRunners, withCopyRunners } from '../copies.js';
 import { CIFAR_CONV_LAYERS, IMAGENET_CONV_LAYERS, type ConvLayerShape, convFlops } from '../../src/runtime/shapes.js';
 import { type BenchBackend, type BenchRecord, type CaseFilter, type Suite, type SuiteContext, measureKernel, measuredExtra, median, selected } from '../record.js';
 import { randomArray } from '../../src/util/random.js';
@@ -154,18 +154,11 @@ const wake = (pool: ThreadPool) => pool.parallel('runtime_atomic_add', Array.fro
 
 export const convSuite: Suite = {
   name: 'conv',
-  async run(ctx: SuiteContext): Promise<BenchRecord[]> {
-    const records: BenchRecord[] = [];
-    const runners: Partial<Record<string, CopyRunner>> = {};
-    try {
-      return await runSuite(ctx, records, runners);
-    } finally {
-      for (const r of Object.values(runners)) await r?.dispose();
-    }
-  },
+  run: (ctx) => withCopyRunners((copies) => runSuite(ctx, copies)),
 };
 
-async function runSuite(ctx: SuiteContext, records: BenchRecord[], runners: Partial<Record<string, CopyRunner>>): Promise<BenchRecord[]> {
+async function runSuite(ctx: SuiteContext, runners: CopyRunners): Promise<BenchRecord[]> {
+  const records: BenchRecord[] = [];
   // Quick: forward plus the filter gradient (the pass TensorFlow.js's wasm backend lacks).
   const passes: Pass[] = ctx.quick ? ['conv2d_forward', 'conv2d_backward_filter'] : PASSES;
   // Quick leaves out the plain-SIMD build (no conv bar is on it; a full run measures it), so that
@@ -187,8 +180,7 @@ async function runSuite(ctx: SuiteContext, records: BenchRecord[], runners: Part
     for (const two of backends.filter((b) => b.backend.name === 'wasm' && b.threads === 2)) {
       const one = backends.find((b) => b.backend.name === 'wasm' && b.threads === 1 && b.algoTag === two.algoTag);
       if (!one) continue;
-      const wasm = one.backend as WasmBackend;
-      const copies = (runners[wasm.build] ??= await CopyRunner.create(wasm.build, wasm.wasmMemory.buffer.byteLength / 2 ** 20));
+      const copies = await runners.for(one.backend as WasmBackend);
       for (const pass of passes) {
         const best = (bb: BenchBackend) => mine.filter((r) => r.kernel === pass && r.backend === bb.backend.name && r.extra?.label === bb.label)
           .sort((x, y) => x.median_ms - y.median_ms)[0];

@@ -5,7 +5,7 @@ import { CIFAR_CONV_LAYERS, GEMM_SQUARE_SIZES, im2colGemmShape } from '../../src
 import { type BenchBackend, type BenchRecord, type Suite, type SuiteContext, measureKernel, measuredExtra, selected } from '../record.js';
 import { randomArray } from '../../src/util/random.js';
 import type { WasmBackend } from '../../src/backends/wasm/backend.js';
-import { CopyRunner } from '../copies.js';
+import { type CopyRunner, type CopyRunners, withCopyRunners } from '../copies.js';
 
 /** One product's sizes and transposes (what gemmCall needs). */
 export interface GemmShape { m: number; n: number; k: number; transA: boolean; transB: boolean }
@@ -72,16 +72,17 @@ export function gemmCall(be: Backend, c: GemmShape): { a: Float32Array; b: Float
 /** Where the 2-thread rows get a two-copies ceiling (bench/copies.ts) beside them: the GEMM bar's case. */
 const CEILING_SHAPE = '1024x1024x1024';
 
-async function runCase(bb: BenchBackend, c: GemmCase, quick: boolean, one?: BenchBackend, copies?: CopyRunner): Promise<BenchRecord> {
+/** ceilingWith: also time two copies at once, on `one` (a 1-thread backend of the same build) and the copy worker. */
+async function runCase(bb: BenchBackend, c: GemmCase, quick: boolean, ceilingWith?: { one: BenchBackend; copies: CopyRunner }): Promise<BenchRecord> {
   const be: Backend = bb.backend;
   const call = gemmCall(be, c);
   try {
     const t = await measureKernel(be, call.issue, { minSamples: quick ? 3 : 5, maxMs: quick ? 400 : 1500 });
     const err = spotCheck(c, call.a, call.b, await be.read(call.out));
     let ceiling: number | undefined;
-    if (one && copies) {
-      const own = gemmCall(one.backend, c);
-      try { ceiling = await copies.ceiling({ gemm: c }, own.issue, 5); } finally { own.dispose(); }
+    if (ceilingWith) {
+      const own = gemmCall(ceilingWith.one.backend, c);
+      try { ceiling = await ceilingWith.copies.ceiling({ gemm: c }, own.issue, 5); } finally { own.dispose(); }
     }
     const build = buildTag(bb);
     return {
@@ -98,19 +99,11 @@ async function runCase(bb: BenchBackend, c: GemmCase, quick: boolean, one?: Benc
 
 export const gemmSuite: Suite = {
   name: 'gemm',
-  async run(ctx: SuiteContext): Promise<BenchRecord[]> {
-    const records: BenchRecord[] = [];
-    const runners: Partial<Record<string, CopyRunner>> = {};
-    try {
-      await runAll(ctx, records, runners);
-    } finally {
-      for (const r of Object.values(runners)) await r?.dispose();
-    }
-    return records;
-  },
+  run: (ctx) => withCopyRunners((copies) => runAll(ctx, copies)),
 };
 
-async function runAll(ctx: SuiteContext, records: BenchRecord[], runners: Partial<Record<string, CopyRunner>>): Promise<void> {
+async function runAll(ctx: SuiteContext, runners: CopyRunners): Promise<BenchRecord[]> {
+  const records: BenchRecord[] = [];
   for (const bb of ctx.backends) {
     // A software GPU runs 1024^3 in seconds: cases projected (from this backend's last rate) to take
     // longer than this per call are skipped, with a log line, so that the suite's time stays bounded.
@@ -127,8 +120,7 @@ async function runAll(ctx: SuiteContext, records: BenchRecord[], runners: Partia
       // The 2-thread wasm rows of the bar's shape: also two 1-thread copies at once, against one alone.
       const wasm = bb.backend.name === 'wasm' && bb.threads === 2 && c.shape === CEILING_SHAPE ? bb.backend as WasmBackend : undefined;
       const one = wasm && ctx.backends.find((o) => o.backend.name === 'wasm' && o.threads === 1 && buildTag(o) === wasm.build);
-      const copies = one ? (runners[wasm.build] ??= await CopyRunner.create(wasm.build, wasm.wasmMemory.buffer.byteLength / 2 ** 20)) : undefined;
-      const r = await runCase(bb, c, ctx.quick, one || undefined, copies);
+      const r = await runCase(bb, c, ctx.quick, wasm && one ? { one, copies: await runners.for(wasm) } : undefined);
       flopsPerMs = (2 * c.m * c.n * c.k) / r.median_ms;
       const ceiling = r.extra?.copies_ceiling as number | undefined;
       ctx.log(`gemm ${r.shape} ${r.algo} ${bb.label} t${r.threads}: ${r.median_ms.toFixed(2)} ms, ${r.gflops.toFixed(1)} GFLOP/s, err ${r.max_rel_err.toExponential(1)}` +
@@ -137,4 +129,5 @@ async function runAll(ctx: SuiteContext, records: BenchRecord[], runners: Partia
       if (ctx.checkpoint && !ctx.quick) await ctx.checkpoint(records);
     }
   }
+  return records;
 }
