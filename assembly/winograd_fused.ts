@@ -1,12 +1,12 @@
 // Fused Winograd forward and filter gradient: each thread claims runs of tiles (the filter gradient: fixed blocks
 // of tiles, for a deterministic sum) off a shared atomic counter and runs input transform -> per-position GEMMs ->
 // output transform on its own tile-major V/M workspace, so the tile data stays in cache and the threads never
-// wait for each other between phases. The transformed filter is packed once per call into the GEMM's B-sliver
-// layout (winograd_fused_pack_u), so small chunks do not repack it. Also the phased passes' transforms with the
+// wait for each other between phases. The filter is transformed once per call straight into the GEMM's B-sliver
+// layout (winograd_fused_filter_packed), so small chunks do not repack it. Also the phased passes' transforms with the
 // tiles claimed at run time (winograd_claim_transform), and the column-blocked forward for few tiles and a large
 // filter (winograd_colblock_forward: the filter transformed block by block of output channels into the packed
 // layout, never written out whole) and the phased filter gradient's staged adjoint.
-import { gemm_f32, gemm_f32_5x8, gemm_f32_6x8, gemm_macro, gemm_pack_a, gemm_pack_b } from './gemm';
+import { gemm_f32, gemm_f32_5x8, gemm_f32_6x8, gemm_macro, gemm_pack_a } from './gemm';
 import {
   winograd_f2x2_filter_adjoint_sum, winograd_f4x4_filter_adjoint_sum, winograd_f6x6_filter_adjoint_sum,
   winograd_f2x2_filter_transform_packed, winograd_f2x2_input_transform, winograd_f2x2_output_adjoint,
@@ -20,19 +20,20 @@ import {
 // @ts-ignore: decorator
 @inline function ncPad(cout: i32): i32 { return (cout + 7) & ~7; }
 
-/** up[p] = op(U[p]) (cin x cout; stored cout x cin when uTrans; positions uPos floats apart) packed as
- *  gemm_pack_b does, k-block by k-block of kcb rows (block pc at pc * ncPad(cout) floats), positions upPos
- *  floats apart, for p in [p0, p1). */
-export function winograd_fused_pack_u(u: usize, up: usize, cin: i32, cout: i32, uPos: i32, upPos: i32, kcb: i32, uTrans: i32,
-  p0: i32, p1: i32): void {
-  const np = ncPad(cout);
-  for (let p = p0; p < p1; p++) {
-    for (let pc = 0; pc < cin; pc += kcb) {
-      const kc = min(kcb, cin - pc);
-      const src = u + (<usize>p * <usize>uPos + (uTrans ? <usize>pc : <usize>pc * <usize>cout)) * 4;
-      gemm_pack_b(src, uTrans ? cin : cout, uTrans, kc, cout,
-        up + (<usize>p * <usize>upPos + <usize>pc * <usize>np) * 4);
-    }
+/** up = the unscaled transformed filter U' = G' g G'^T (see scaledSplit in src/backends/wasm/ops/conv_winograd_gen.ts)
+ *  of input channels [ci0, ci1), all cout output channels, straight in gemm_pack_b's layout: k-block by k-block of kcb
+ *  rows (block pc at pc * ncPad(cout) floats), positions upPos floats apart. flip 0: w is the HWIO filter (cin x cout);
+ *  flip 1: w is the layer's filter with in and out swapped and rotated 180 degrees (the data gradient). Staged `rows`
+ *  input channels at a time through `stage` (rows * 9 * ncPad(cout) floats). One pass from w to the packed layout:
+ *  the flip, transform and pack as three parallel calls cost 0.25 ms on 2 threads for 64->128 F(4x4) (the pack read
+ *  positions the other thread had transformed), against 0.2 ms of work on 1. */
+export function winograd_fused_filter_packed(m: i32, w: usize, up: usize, cin: i32, cout: i32, ci0: i32, ci1: i32, kcb: i32,
+  upPos: i32, stage: usize, rows: i32, flip: i32): void {
+  for (let c = ci0; c < ci1; c += rows) {
+    const ce = min(ci1, c + rows);
+    if (m == 2) winograd_f2x2_filter_transform_packed(w, up, cin, cout, 0, cout, c, ce, kcb, upPos, stage, flip);
+    else if (m == 4) winograd_f4x4_filter_transform_packed(w, up, cin, cout, 0, cout, c, ce, kcb, upPos, stage, flip);
+    else winograd_f6x6_filter_transform_packed(w, up, cin, cout, 0, cout, c, ce, kcb, upPos, stage, flip);
   }
 }
 
@@ -92,6 +93,15 @@ function chunkGemm(v: usize, up: usize, mm: usize, positions: i32, cnt: i32, cin
   else winograd_f6x6_output_transform(mm, y, bias, oh, ow, cout, tilesH, tilesW, c0, c1, chunkStart, posStride, flags, scratch);
 }
 
+/** The output transform (A^T D) of one tile (M of the unscaled U', as winograd_fused_filter_packed writes it). */
+// @ts-ignore: decorator
+@inline function outputTransformScaled(m: i32, mm: usize, y: usize, bias: usize, oh: i32, ow: i32, cout: i32, tilesH: i32, tilesW: i32,
+  tile: i32, posStride: i32, flags: i32, scratch: usize): void {
+  if (m == 2) winograd_f2x2_output_transform_cols(mm, cout, y, bias, oh, ow, cout, cout, tilesH, tilesW, tile, tile + 1, posStride, flags, scratch);
+  else if (m == 4) winograd_f4x4_output_transform_cols(mm, cout, y, bias, oh, ow, cout, cout, tilesH, tilesW, tile, tile + 1, posStride, flags, scratch);
+  else winograd_f6x6_output_transform_cols(mm, cout, y, bias, oh, ow, cout, cout, tilesH, tilesW, tile, tile + 1, posStride, flags, scratch);
+}
+
 // @ts-ignore: decorator
 @inline function outputAdjoint(m: i32, dy: usize, dm: usize, oh: i32, ow: i32, cout: i32, tilesH: i32, tilesW: i32,
   c0: i32, c1: i32, chunkStart: i32, posStride: i32, scratch: usize): void {
@@ -101,8 +111,8 @@ function chunkGemm(v: usize, up: usize, mm: usize, positions: i32, cnt: i32, cin
 }
 
 /**
- * y = Winograd F(m x m, 3x3) conv of x with the packed transformed filter up (positions upPos floats
- * apart), (+ bias) (ReLU, flags as the output transform). Runs of at most `chunk` tiles (at least
+ * y = Winograd F(m x m, 3x3) conv of x with the packed unscaled transformed filter up (winograd_fused_filter_packed;
+ * positions upPos floats apart), (+ bias) (ReLU, flags as the output transform). Runs of at most `chunk` tiles (at least
  * minChunk) are claimed with claimTiles until all `tiles` are done. v and mm are this
  * thread's tile workspaces, tile-major: tile i of a run at i * tileStride(T*T, c) floats, its positions
  * pos4(c) floats apart (see tileStride for why), plus slack for full-vector loads past a channel tail; aws
@@ -120,7 +130,7 @@ export function winograd_fused_forward(m: i32, x: usize, up: usize, y: usize, bi
     const cnt = claimSize(c0, tiles, chunk, minChunk, mrS), c1 = c0 + cnt;
     for (let i = c0; i < c1; i++) inputTransform(m, x, v + <usize>(i - c0) * <usize>tileV * 4, h, w, cin, tilesH, tilesW, pad, i, i + 1, i, vPos, scratch);
     chunkGemm(v, up, mm, tt, cnt, cin, cout, vPos, tileV, upPos, mPos, tileM, kcb, mrS, aws, tmp);
-    for (let i = c0; i < c1; i++) outputTransform(m, mm + <usize>(i - c0) * <usize>tileM * 4, y, bias, oh, ow, cout, tilesH, tilesW, i, i + 1, i, mPos, flags, scratch);
+    for (let i = c0; i < c1; i++) outputTransformScaled(m, mm + <usize>(i - c0) * <usize>tileM * 4, y, bias, oh, ow, cout, tilesH, tilesW, i, mPos, flags, scratch);
   }
 }
 

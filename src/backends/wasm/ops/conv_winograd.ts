@@ -142,23 +142,27 @@ function winogradConvPhased(ctx: WasmContext, m: number, x: number, u: number, u
   }
 }
 
-/** y = Winograd conv of x with the transformed filter u (+ bias) (ReLU). Fused (when fusedChunk allows):
- *  one parallel call in which every thread claims runs of tiles from an atomic counter and runs all
- *  three phases on them (assembly/winograd_fused.ts), so there is no barrier between phases and a thread
- *  that is descheduled for a while is covered by the other. */
-function winogradConv(ctx: WasmContext, m: number, x: number, u: number, uTrans: boolean, y: number, bias: number, relu: boolean,
+/** y = Winograd conv of x with the HWIO filter w (+ bias) (ReLU), or with w rotated 180 degrees and in and out
+ *  swapped when flip (the data gradient: x is dy, y is dx). Fused (when fusedChunk allows): the filter transformed
+ *  straight into the GEMMs' packed-B layout (winograd_fused_filter_packed), then one parallel call in which every
+ *  thread claims runs of tiles from an atomic counter and runs all three phases on them (assembly/winograd_fused.ts),
+ *  so there is no barrier between phases and a thread that is descheduled for a while is covered by the other. Else
+ *  phase by phase, with the filter transformed whole. */
+function winogradConv(ctx: WasmContext, m: number, x: number, w: number, flip: boolean, y: number, bias: number, relu: boolean,
   g: Geometry): void {
   const t = m + 2, mr = gemmMr(ctx);
   const { tilesH, tilesW, tiles } = tileCount(g, m);
   const chunk = fusedChunk(ctx, m, tiles, g, Math.max(8, 4 * ctx.threads));
-  if (chunk === 0) { winogradConvPhased(ctx, m, x, u, uTrans, y, bias, relu, g); return; }
+  if (chunk === 0) {
+    winogradConvPhased(ctx, m, x, flip ? phasedFilterFlipped(ctx, m, w, g) : filterTransform(ctx, m, w, g.cin, g.cout), flip, y, bias,
+      relu, g);
+    return;
+  }
   const jobs = Math.min(ctx.threads, Math.ceil(tiles / chunk));
   const { kcb } = gemmBlocks(chunk, g.cout, g.cin, mr);
-  // The filter in the GEMM's B-sliver layout, packed once per call (positions split over the threads).
   const upPos = g.cin * (Math.ceil(g.cout / 8) * 8) + 16;
   const up = ctx.workspace(t * t * upPos * 4 + 64, SLOT_PACKED_U);
-  parallel(ctx, 'winograd_fused_pack_u', t * t, t * t * g.cin * g.cout, (s, e) =>
-    [u, up, g.cin, g.cout, padStride(g.cin * g.cout), upPos, kcb, uTrans ? 1 : 0, s, e]);
+  filterPacked(ctx, m, w, flip, up, upPos, kcb, g);
   const vBytes = tileWorkspaceBytes(t, chunk, g.cin), mBytes = tileWorkspaceBytes(t, chunk, g.cout);
   const aBytes = ((Math.ceil(chunk / mr) * mr * kcb * 4 + 63) & ~63) + 48 * 4 + 64;
   const v = ctx.workspace(jobs * vBytes, SLOT_V), mm = ctx.workspace(jobs * mBytes, SLOT_M);
@@ -170,6 +174,29 @@ function winogradConv(ctx: WasmContext, m: number, x: number, u: number, uTrans:
     tiles, chunk, v + i * vBytes, mm + i * mBytes, flags, sc + i * SCRATCH_BYTES, aws + i * aBytes, kcb, mr, upPos, counter,
     minClaim(chunk, mr, 4)]);
   timed('fused', () => ctx.pool.parallel('winograd_fused_forward', args));
+}
+
+/** The fused forward's filter: U' of w (flipped when flip) in the packed-B layout at up (k-blocks of kcb rows, positions
+ *  upPos floats apart), input channels split over the threads in runs of 4 (whole transposes for the flip) and staged
+ *  a few rows at a time (about 96 KB of stage per thread). */
+function filterPacked(ctx: WasmContext, m: number, w: number, flip: boolean, up: number, upPos: number, kcb: number, g: Geometry): void {
+  const t = m + 2, np = Math.ceil(g.cout / 8) * 8;
+  const rows = Math.max(4, Math.min(64, Math.floor((96 << 10) / (9 * np * 4) / 4) * 4));
+  const stageBytes = (rows * 9 * np * 4 + 127) & ~63;
+  const jobs = g.cin * g.cout * t * t >= 1 << 15 ? ctx.threads : 1;
+  const ranges = splitRange(g.cin, jobs, 4);
+  const stage = ctx.workspace(ranges.length * stageBytes, SLOT_ROT);
+  timed('filter_packed', () => ctx.pool.parallel('winograd_fused_filter_packed', ranges.map(([a, e], i) =>
+    [m, w, up, g.cin, g.cout, a, e, kcb, upPos, stage + i * stageBytes, rows, flip ? 1 : 0])));
+}
+
+/** The phased data gradient's filter: w rotated 180 degrees (9 block copies), then transformed; the tile GEMMs take
+ *  U[pos][ci][co] transposed, which swaps in and out. */
+function phasedFilterFlipped(ctx: WasmContext, m: number, w: number, g: Geometry): number {
+  const cin = g.cout, cout = g.cin; // the layer's
+  const wf = ctx.workspace(9 * cin * cout * 4 + 64, SLOT_ROT);
+  parallel(ctx, 'winograd_flip_filter_3x3', cin * cout, 9 * cin * cout, (a, b) => [w, wf, cin * cout, a, b]);
+  return filterTransform(ctx, m, wf, cin, cout);
 }
 
 /** The column-blocked passes (winograd_colblock_forward): output channels per block, the most filter rows
@@ -234,24 +261,18 @@ export function forwardWinograd(ctx: WasmContext, algo: ConvAlgo, x: number, w: 
   const m = WINOGRAD_TILE[algo]!;
   const { oh, ow } = convOutSize(s);
   const g: Geometry = { n: s.n, h: s.h, w: s.w, cin: s.cin, cout: s.cout, oh, ow, pad: s.pad };
-  if (colBlockApplies(ctx, m, g)) { winogradConvColBlocks(ctx, m, x, w, false, y, bias, relu, g); return; }
-  const u = filterTransform(ctx, m, w, s.cin, s.cout);
-  winogradConv(ctx, m, x, u, false, y, bias, relu, g);
+  if (colBlockApplies(ctx, m, g)) winogradConvColBlocks(ctx, m, x, w, false, y, bias, relu, g);
+  else winogradConv(ctx, m, x, w, false, y, bias, relu, g);
 }
 
 /** dx = conv(dy, rotate180(w) with in/out swapped, pad 2 - pad): a forward Winograd conv from cout to cin
- *  channels. The filter is only flipped (9 block copies); its transform U[pos][ci][co] enters the tile
- *  GEMMs transposed, which swaps in and out. A pad above 2 becomes a negative pad, which the input
- *  transform reads as cropping. */
+ *  channels. A pad above 2 becomes a negative pad, which the input transform reads as cropping. */
 export function backwardDataWinograd(ctx: WasmContext, algo: ConvAlgo, dy: number, w: number, dx: number, s: ConvShape): void {
   const m = WINOGRAD_TILE[algo]!;
   const { oh, ow } = convOutSize(s);
   const g: Geometry = { n: s.n, h: oh, w: ow, cin: s.cout, cout: s.cin, oh: s.h, ow: s.w, pad: 2 - s.pad };
-  if (colBlockApplies(ctx, m, g)) { winogradConvColBlocks(ctx, m, dy, w, true, dx, 0, false, g); return; }
-  const wf = ctx.workspace(9 * s.cin * s.cout * 4 + 64, SLOT_ROT);
-  parallel(ctx, 'winograd_flip_filter_3x3', s.cin * s.cout, 9 * s.cin * s.cout, (a, b) => [w, wf, s.cin * s.cout, a, b]);
-  const u = filterTransform(ctx, m, wf, s.cin, s.cout);
-  winogradConv(ctx, m, dy, u, true, dx, 0, false, g);
+  if (colBlockApplies(ctx, m, g)) winogradConvColBlocks(ctx, m, dy, w, true, dx, 0, false, g);
+  else winogradConv(ctx, m, dy, w, true, dx, 0, false, g);
 }
 
 /** dw = beta*dw + G^T [sum over tiles V^T dM] G, with V = B^T x B and dM = A dY A^T per tile: fused per
