@@ -35,8 +35,8 @@ import { ldv, stv, sumBlocks } from './lanes';
   const i3 = ldv(s + 3 * ss, nl);
   stv(d + 0 * ds, f32x4.sub(i0, i2), ns);
   stv(d + 1 * ds, f32x4.add(i1, i2), ns);
-  stv(d + 2 * ds, f32x4.add(f32x4.neg(i1), i2), ns);
-  stv(d + 3 * ds, f32x4.add(f32x4.neg(i1), i3), ns);
+  stv(d + 2 * ds, f32x4.sub(i2, i1), ns);
+  stv(d + 3 * ds, f32x4.sub(i3, i1), ns);
 }
 // filter transform G (4x3)
 @inline function wg2_g(s: usize, ss: usize, d: usize, ds: usize, nl: i32, ns: i32): void {
@@ -444,10 +444,10 @@ export function winograd_f2x2_output_adjoint(dy: usize, dm: usize, oh: i32, ow: 
   const i4 = ldv(s + 4 * ss, nl);
   const i5 = ldv(s + 5 * ss, nl);
   stv(d + 0 * ds, madd(i3, f32x4(1.5, 1.5, 1.5, 1.5), madd(i2, f32x4(-2.0, -2.0, -2.0, -2.0), madd(i1, f32x4(-1.5, -1.5, -1.5, -1.5), f32x4.add(i0, i4)))), ns);
-  stv(d + 1 * ds, madd(i3, f32x4(2.5, 2.5, 2.5, 2.5), madd(i2, f32x4(0.5, 0.5, 0.5, 0.5), f32x4.add(f32x4.neg(i1), i4))), ns);
-  stv(d + 2 * ds, madd(i3, f32x4(-0.5, -0.5, -0.5, -0.5), madd(i2, f32x4(2.5, 2.5, 2.5, 2.5), f32x4.sub(f32x4.neg(i1), i4))), ns);
+  stv(d + 1 * ds, madd(i3, f32x4(2.5, 2.5, 2.5, 2.5), madd(i2, f32x4(0.5, 0.5, 0.5, 0.5), f32x4.sub(i4, i1))), ns);
+  stv(d + 2 * ds, f32x4.sub(f32x4.sub(madd(i3, f32x4(-0.5, -0.5, -0.5, -0.5), f32x4.mul(i2, f32x4(2.5, 2.5, 2.5, 2.5))), i1), i4), ns);
   stv(d + 3 * ds, madd(i3, f32x4(-2.0, -2.0, -2.0, -2.0), madd(i1, f32x4(2.0, 2.0, 2.0, 2.0), f32x4.sub(i2, i4))), ns);
-  stv(d + 4 * ds, madd(i3, f32x4(-0.5, -0.5, -0.5, -0.5), madd(i1, f32x4(0.5, 0.5, 0.5, 0.5), f32x4.add(f32x4.neg(i2), i4))), ns);
+  stv(d + 4 * ds, madd(i3, f32x4(-0.5, -0.5, -0.5, -0.5), madd(i1, f32x4(0.5, 0.5, 0.5, 0.5), f32x4.sub(i4, i2))), ns);
   stv(d + 5 * ds, madd(i4, f32x4(1.5, 1.5, 1.5, 1.5), madd(i3, f32x4(-2.0, -2.0, -2.0, -2.0), madd(i2, f32x4(-1.5, -1.5, -1.5, -1.5), f32x4.add(i1, i5)))), ns);
 }
 // filter transform G (6x3)
@@ -926,13 +926,13 @@ export function winograd_f4x4_output_adjoint(dy: usize, dm: usize, oh: i32, ow: 
   const i6 = ldv(s + 6 * ss, nl);
   const i7 = ldv(s + 7 * ss, nl);
   stv(d + 0 * ds, madd(i4, f32x4(5.25, 5.25, 5.25, 5.25), madd(i2, f32x4(-5.25, -5.25, -5.25, -5.25), f32x4.sub(i0, i6))), ns);
-  stv(d + 1 * ds, madd(i4, f32x4(4.25, 4.25, 4.25, 4.25), madd(i3, f32x4(4.25, 4.25, 4.25, 4.25), f32x4.sub(f32x4.sub(f32x4.sub(f32x4.neg(i1), i2), i5), i6))), ns);
+  stv(d + 1 * ds, f32x4.sub(f32x4.sub(f32x4.sub(f32x4.sub(madd(i4, f32x4(4.25, 4.25, 4.25, 4.25), f32x4.mul(i3, f32x4(4.25, 4.25, 4.25, 4.25))), i1), i2), i5), i6), ns);
   stv(d + 2 * ds, madd(i4, f32x4(4.25, 4.25, 4.25, 4.25), madd(i3, f32x4(-4.25, -4.25, -4.25, -4.25), f32x4.sub(f32x4.add(f32x4.sub(i1, i2), i5), i6))), ns);
   stv(d + 3 * ds, madd(i5, f32x4(2.0, 2.0, 2.0, 2.0), madd(i4, f32x4(-1.25, -1.25, -1.25, -1.25), madd(i3, f32x4(-2.5, -2.5, -2.5, -2.5), madd(i2, f32x4(0.25, 0.25, 0.25, 0.25), madd(i1, f32x4(0.5, 0.5, 0.5, 0.5), i6))))), ns);
   stv(d + 4 * ds, madd(i5, f32x4(-2.0, -2.0, -2.0, -2.0), madd(i4, f32x4(-1.25, -1.25, -1.25, -1.25), madd(i3, f32x4(2.5, 2.5, 2.5, 2.5), madd(i2, f32x4(0.25, 0.25, 0.25, 0.25), madd(i1, f32x4(-0.5, -0.5, -0.5, -0.5), i6))))), ns);
   stv(d + 5 * ds, madd(i5, f32x4(0.5, 0.5, 0.5, 0.5), madd(i4, f32x4(-5.0, -5.0, -5.0, -5.0), madd(i3, f32x4(-2.5, -2.5, -2.5, -2.5), madd(i2, f32x4(4.0, 4.0, 4.0, 4.0), madd(i1, f32x4(2.0, 2.0, 2.0, 2.0), i6))))), ns);
   stv(d + 6 * ds, madd(i5, f32x4(-0.5, -0.5, -0.5, -0.5), madd(i4, f32x4(-5.0, -5.0, -5.0, -5.0), madd(i3, f32x4(2.5, 2.5, 2.5, 2.5), madd(i2, f32x4(4.0, 4.0, 4.0, 4.0), madd(i1, f32x4(-2.0, -2.0, -2.0, -2.0), i6))))), ns);
-  stv(d + 7 * ds, madd(i5, f32x4(-5.25, -5.25, -5.25, -5.25), madd(i3, f32x4(5.25, 5.25, 5.25, 5.25), f32x4.add(f32x4.neg(i1), i7))), ns);
+  stv(d + 7 * ds, madd(i5, f32x4(-5.25, -5.25, -5.25, -5.25), madd(i3, f32x4(5.25, 5.25, 5.25, 5.25), f32x4.sub(i7, i1))), ns);
 }
 // filter transform G (8x3)
 @inline function wg6_g(s: usize, ss: usize, d: usize, ds: usize, nl: i32, ns: i32): void {
