@@ -112,26 +112,42 @@ function chunkGemm(v: usize, up: usize, mm: usize, positions: i32, cnt: i32, cin
 
 /**
  * y = Winograd F(m x m, 3x3) conv of x with the packed unscaled transformed filter up (winograd_fused_filter_packed;
- * positions upPos floats apart), (+ bias) (ReLU, flags as the output transform). Runs of at most `chunk` tiles (at least
- * minChunk) are claimed with claimTiles until all `tiles` are done. v and mm are this
- * thread's tile workspaces, tile-major: tile i of a run at i * tileStride(T*T, c) floats, its positions
- * pos4(c) floats apart (see tileStride for why), plus slack for full-vector loads past a channel tail; aws
- * holds the packed A block (roundUp(chunk, mrS) x kcb floats) followed by 48 floats of edge-tile scratch.
+ * positions upPos floats apart), (+ bias) (ReLU, flags as the output transform). The tiles are cut into `ranges`
+ * ranges of whole micro-tile rows, range r with its own counter at counter + 64 r (set to the range's first tile by
+ * the caller). Thread `home` claims runs of at most `chunk` tiles (at least minChunk; claimTiles) from range home
+ * first, then from the others in turn, so with the threads in step each writes the same part of y call after call
+ * (those lines stay in its own cache) and a thread the host slows down leaves the rest of its range to the others.
+ * One counter for all: each call's runs went to either thread, and half of y's lines were the other core's from
+ * the call before. v and mm are this thread's tile workspaces, tile-major: tile i of a run at i * tileStride(T*T, c)
+ * floats, its positions pos4(c) floats apart (see tileStride for why), plus slack for full-vector loads past a
+ * channel tail; aws holds the packed A block (roundUp(chunk, mrS) x kcb floats) followed by 48 floats of edge-tile
+ * scratch.
  */
 export function winograd_fused_forward(m: i32, x: usize, up: usize, y: usize, bias: usize, h: i32, w: i32, cin: i32, cout: i32,
   oh: i32, ow: i32, tilesH: i32, tilesW: i32, pad: i32, tiles: i32, chunk: i32, v: usize, mm: usize, flags: i32,
-  scratch: usize, aws: usize, kcb: i32, mrS: i32, upPos: i32, counter: usize, minChunk: i32): void {
+  scratch: usize, aws: usize, kcb: i32, mrS: i32, upPos: i32, counter: usize, minChunk: i32, home: i32, ranges: i32): void {
   const t = m + 2, tt = t * t;
   const tmp = aws + ((<usize>(((chunk + mrS - 1) / mrS) * mrS) * <usize>kcb * 4 + 63) & ~<usize>63);
   const tileV = tileStride(tt, cin), tileM = tileStride(tt, cout), vPos = pos4(cin), mPos = pos4(cout);
-  for (;;) {
-    const c0 = claimTiles(counter, tiles, chunk, minChunk, mrS);
-    if (c0 >= tiles) return;
-    const cnt = claimSize(c0, tiles, chunk, minChunk, mrS), c1 = c0 + cnt;
-    for (let i = c0; i < c1; i++) inputTransform(m, x, v + <usize>(i - c0) * <usize>tileV * 4, h, w, cin, tilesH, tilesW, pad, i, i + 1, i, vPos, scratch);
-    chunkGemm(v, up, mm, tt, cnt, cin, cout, vPos, tileV, upPos, mPos, tileM, kcb, mrS, aws, tmp);
-    for (let i = c0; i < c1; i++) outputTransformScaled(m, mm + <usize>(i - c0) * <usize>tileM * 4, y, bias, oh, ow, cout, tilesH, tilesW, i, mPos, flags, scratch);
+  const per = fusedRangeTiles(tiles, ranges, mrS);
+  for (let k = 0; k < ranges; k++) {
+    const r = (home + k) % ranges, end = min(tiles, (r + 1) * per), ctr = counter + <usize>r * 64;
+    for (;;) {
+      const c0 = claimTiles(ctr, end, chunk, minChunk, mrS);
+      if (c0 >= end) break;
+      const cnt = claimSize(c0, end, chunk, minChunk, mrS), c1 = c0 + cnt;
+      for (let i = c0; i < c1; i++) inputTransform(m, x, v + <usize>(i - c0) * <usize>tileV * 4, h, w, cin, tilesH, tilesW, pad, i, i + 1, i, vPos, scratch);
+      chunkGemm(v, up, mm, tt, cnt, cin, cout, vPos, tileV, upPos, mPos, tileM, kcb, mrS, aws, tmp);
+      for (let i = c0; i < c1; i++) outputTransformScaled(m, mm + <usize>(i - c0) * <usize>tileM * 4, y, bias, oh, ow, cout, tilesH, tilesW, i, mPos, flags, scratch);
+    }
   }
+}
+
+/** Tiles per range of winograd_fused_forward (the last range may be shorter): whole micro-tile rows. The operator
+ *  (winogradConv in src/backends/wasm/ops/conv_winograd.ts) sets the range counters with the same formula. */
+// @ts-ignore: decorator
+@inline function fusedRangeTiles(tiles: i32, ranges: i32, mrS: i32): i32 {
+  return ((tiles + ranges - 1) / ranges + mrS - 1) / mrS * mrS;
 }
 
 /** Floats between the positions of one tile in the tile-major layout: cin rounded up to whole vectors. */

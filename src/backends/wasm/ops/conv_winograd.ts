@@ -166,13 +166,16 @@ function winogradConv(ctx: WasmContext, m: number, x: number, w: number, flip: b
   const vBytes = tileWorkspaceBytes(t, chunk, g.cin), mBytes = tileWorkspaceBytes(t, chunk, g.cout);
   const aBytes = ((Math.ceil(chunk / mr) * mr * kcb * 4 + 63) & ~63) + 48 * 4 + 64;
   const v = ctx.workspace(jobs * vBytes, SLOT_V), mm = ctx.workspace(jobs * mBytes, SLOT_M);
-  const aws = ctx.workspace(jobs * aBytes, SLOT_GEMM), counter = ctx.workspace(64, SLOT_COUNTER);
+  const aws = ctx.workspace(jobs * aBytes, SLOT_GEMM), counter = ctx.workspace(64 * jobs, SLOT_COUNTER);
   const sc = scratch(ctx);
-  ctx.i32[counter >> 2] = 0;
+  // One range of tiles per thread, each with its own counter (winograd_fused_forward: a thread claims its own range
+  // first, so it writes the same part of y every call).
+  const per = Math.ceil(Math.ceil(tiles / jobs) / mr) * mr;
+  for (let r = 0; r < jobs; r++) ctx.i32[(counter >> 2) + 16 * r] = Math.min(tiles, r * per);
   const flags = (bias ? 1 : 0) | (relu ? 2 : 0);
   const args = Array.from({ length: jobs }, (_, i) => [m, x, up, y, bias, g.h, g.w, g.cin, g.cout, g.oh, g.ow, tilesH, tilesW, g.pad,
     tiles, chunk, v + i * vBytes, mm + i * mBytes, flags, sc + i * SCRATCH_BYTES, aws + i * aBytes, kcb, mr, upPos, counter,
-    minClaim(chunk, mr, 4)]);
+    minClaim(chunk, mr, 4), i, jobs]);
   timed('fused', () => ctx.pool.parallel('winograd_fused_forward', args));
 }
 
