@@ -166,18 +166,22 @@ function winogradConv(ctx: WasmContext, m: number, x: number, w: number, flip: b
   const vBytes = tileWorkspaceBytes(t, chunk, g.cin), mBytes = tileWorkspaceBytes(t, chunk, g.cout);
   const aBytes = ((Math.ceil(chunk / mr) * mr * kcb * 4 + 63) & ~63) + 48 * 4 + 64;
   const v = ctx.workspace(jobs * vBytes, SLOT_V), mm = ctx.workspace(jobs * mBytes, SLOT_M);
-  const aws = ctx.workspace(jobs * aBytes, SLOT_GEMM), counter = ctx.workspace(64 * jobs, SLOT_COUNTER);
-  const sc = scratch(ctx);
   // One range of tiles per thread, each with its own counter (winograd_fused_forward: a thread claims its own range
   // first, so it writes the same part of y every call).
-  const per = Math.ceil(Math.ceil(tiles / jobs) / mr) * mr;
-  for (let r = 0; r < jobs; r++) ctx.i32[(counter >> 2) + 16 * r] = Math.min(tiles, r * per);
+  const ranges = fusedRanges.count > 0 ? fusedRanges.count : jobs, per = Math.ceil(Math.ceil(tiles / ranges) / mr) * mr;
+  const aws = ctx.workspace(jobs * aBytes, SLOT_GEMM), counter = ctx.workspace(64 * ranges, SLOT_COUNTER);
+  const sc = scratch(ctx);
+  for (let r = 0; r < ranges; r++) ctx.i32[(counter >> 2) + 16 * r] = Math.min(tiles, r * per);
   const flags = (bias ? 1 : 0) | (relu ? 2 : 0);
   const args = Array.from({ length: jobs }, (_, i) => [m, x, up, y, bias, g.h, g.w, g.cin, g.cout, g.oh, g.ow, tilesH, tilesW, g.pad,
     tiles, chunk, v + i * vBytes, mm + i * mBytes, flags, sc + i * SCRATCH_BYTES, aws + i * aBytes, kcb, mr, upPos, counter,
-    minClaim(chunk, mr, 4), i, jobs]);
+    minClaim(chunk, mr, 4), i % ranges, ranges]);
   timed('fused', () => ctx.pool.parallel('winograd_fused_forward', args));
 }
+
+/** Tile ranges of the fused forward; 0: one per thread. Mutable so a test can give the threads ranges that are not
+ *  their own (more ranges than threads) to claim. */
+export const fusedRanges = { count: 0 };
 
 /** The fused forward's filter: U' of w (flipped when flip) in the packed-B layout at up (k-blocks of kcb rows, positions
  *  upPos floats apart), input channels split over the threads in runs of 4 (whole transposes for the flip) and staged
