@@ -59,6 +59,17 @@ export function winograd_fused_filter_packed(m: i32, w: usize, up: usize, cin: i
   return c0;
 }
 
+/** Items [0, total) cut into `ranges` ranges of `per` items, range r's counter (an i32, set to r * per by the caller)
+ *  at counter + 64 r: the next item of thread home's k-th range in turn (k = 0 its own, range home), or -1 when that
+ *  range is used up. Claiming its own range first, a thread writes the same outputs call after call while the
+ *  threads keep in step, and their lines stay in its core's cache; one that falls behind leaves the rest of its
+ *  range to the others. */
+// @ts-ignore: decorator
+@inline function claimInRange(counter: usize, home: i32, k: i32, ranges: i32, per: i32, total: i32): i32 {
+  const r = (home + k) % ranges, i = atomic.add<i32>(counter + <usize>r * 64, 1);
+  return i < min(total, (r + 1) * per) ? i : -1;
+}
+
 /** M[p] = V[p] U[p] for the positions of one chunk of cnt tiles: A sliver-packed per k-block into aws,
  *  B already packed (up), gemm_macro over the micro-tiles. V[p] starts
  *  p*vPos floats into v with rows (tiles) lda apart; M[p] p*mPos floats into mm with rows ldc apart. */
@@ -248,29 +259,29 @@ export function winograd_claim_transform(kind: i32, m: i32, a: usize, b: usize, 
 
 /** The column-blocked passes' input transform, written straight into the GEMMs' packed-A layout: ap[p] = V[p]
  *  (tiles x cin) packed as gemm_pack_a does, k-block by k-block of kcb columns (block pc at pc * roundUp(tiles, mrS)
- *  floats), positions apPos floats apart. Threads claim one micro-tile sliver (mrS tiles) at a time off the i32 at
- *  `counter` (zeroed by the caller), transform its tiles tile-major into this thread's vs (tile i at i * (T*T *
+ *  floats), positions apPos floats apart. Threads claim one micro-tile sliver (mrS tiles) at a time (claimInRange: `ranges`
+ *  ranges of slivers, counters at counter + 64 r, thread home's own first), transform its tiles tile-major into this thread's vs (tile i at i * (T*T *
  *  colblockVPos(cin) + 16) floats, its positions colblockVPos(cin) apart, so a tile's writes fill whole lines one
  *  after the other) and pack the sliver for every position while it is in cache. A whole tile-major V written out
  *  and packed in a second pass cost that pass (0.2 ms on 1 and on 2 threads for 128->256 8x8 at batch 32: it did
  *  not scale) and a barrier; position-major, the 36 stores per channel group went to 36 lines spread over all of
  *  V, each a write miss once V outgrew L2. */
 export function winograd_colblock_input_packed(m: i32, x: usize, ap: usize, apPos: i32, h: i32, w: i32, cin: i32, tilesH: i32,
-  tilesW: i32, pad: i32, tiles: i32, kcb: i32, mrS: i32, vs: usize, scratch: usize, counter: usize): void {
+  tilesW: i32, pad: i32, tiles: i32, kcb: i32, mrS: i32, vs: usize, scratch: usize, counter: usize, home: i32, ranges: i32): void {
   const tt = (m + 2) * (m + 2), vPos = colblockVPos(cin), tileV = tt * vPos + 16;
-  const mPad = (tiles + mrS - 1) / mrS * mrS;
-  for (;;) {
-    const r0 = atomic.add<i32>(counter, 1) * mrS;
-    if (r0 >= tiles) return;
-    const rows = min(mrS, tiles - r0);
-    for (let i = 0; i < rows; i++) {
-      inputTransform(m, x, vs + <usize>i * <usize>tileV * 4, h, w, cin, tilesH, tilesW, pad, r0 + i, r0 + i + 1, r0 + i, vPos, scratch);
-    }
-    for (let p = 0; p < tt; p++) {
-      for (let pc = 0; pc < cin; pc += kcb) {
-        const kc = min(kcb, cin - pc);
-        gemm_pack_a(vs + (<usize>p * <usize>vPos + <usize>pc) * 4, tileV, 0, rows, kc,
-          ap + (<usize>p * <usize>apPos + <usize>pc * <usize>mPad + <usize>r0 * <usize>kc) * 4, mrS);
+  const mPad = (tiles + mrS - 1) / mrS * mrS, slivers = mPad / mrS, per = (slivers + ranges - 1) / ranges;
+  for (let k = 0; k < ranges; k++) {
+    for (let s = claimInRange(counter, home, k, ranges, per, slivers); s >= 0; s = claimInRange(counter, home, k, ranges, per, slivers)) {
+      const r0 = s * mrS, rows = min(mrS, tiles - r0);
+      for (let i = 0; i < rows; i++) {
+        inputTransform(m, x, vs + <usize>i * <usize>tileV * 4, h, w, cin, tilesH, tilesW, pad, r0 + i, r0 + i + 1, r0 + i, vPos, scratch);
+      }
+      for (let p = 0; p < tt; p++) {
+        for (let pc = 0; pc < cin; pc += kcb) {
+          const kc = min(kcb, cin - pc);
+          gemm_pack_a(vs + (<usize>p * <usize>vPos + <usize>pc) * 4, tileV, 0, rows, kc,
+            ap + (<usize>p * <usize>apPos + <usize>pc * <usize>mPad + <usize>r0 * <usize>kc) * 4, mrS);
+        }
       }
     }
   }
@@ -279,7 +290,8 @@ export function winograd_colblock_input_packed(m: i32, x: usize, ap: usize, apPo
 /**
  * The column-blocked Winograd conv for layers with few tiles and a large filter (the 4x4 and 8x8 maps): the
  * forward (flip 0), or the data gradient (flip 1: w is the layer's filter, used rotated with in and out swapped,
- * x is dy). Blocks of nb output channels are claimed off the i32 at `counter` (zeroed by the caller) until `blocks` are done; for each,
+ * x is dy). Blocks of nb output channels are claimed until `blocks` are done (claimInRange: `ranges` ranges of blocks,
+ * counters at counter + 64 r, thread home's own first); for each,
  * the filter transform of those channels goes straight into the packed-B layout in bp (positions upPos floats
  * apart; winograd_fN_filter_transform_packed), the T*T tile GEMMs multiply the packed V (ap, from
  * winograd_colblock_input_packed) by it into this thread's M block (position p at mm + p * mPos floats, roundUp(tiles,
@@ -291,29 +303,29 @@ export function winograd_colblock_input_packed(m: i32, x: usize, ap: usize, apPo
  */
 export function winograd_colblock_forward(m: i32, ap: usize, apPos: i32, w: usize, y: usize, bias: usize, oh: i32, ow: i32,
   cin: i32, cout: i32, tiles: i32, tilesH: i32, tilesW: i32, nb: i32, kcb: i32, mrS: i32, bp: usize, upPos: i32, mm: usize,
-  mPos: i32, flags: i32, scratch: usize, tmp: usize, counter: usize, blocks: i32, stage: usize, flip: i32): void {
+  mPos: i32, flags: i32, scratch: usize, tmp: usize, counter: usize, blocks: i32, stage: usize, flip: i32, home: i32, ranges: i32): void {
   const tt = (m + 2) * (m + 2);
-  const mPad = (tiles + mrS - 1) / mrS * mrS;
-  for (;;) {
-    const b = atomic.add<i32>(counter, 1);
-    if (b >= blocks) return;
-    const co0 = b * nb, co1 = min(cout, co0 + nb), np = (co1 - co0 + 7) & ~7;
-    // k-block by k-block: the filter transform of kc rows (bp holds one k-block: upPos floats per position),
-    // then the T*T GEMMs on it, accumulating into M, so the packed filter in flight stays bounded for any cin.
-    for (let pc = 0; pc < cin; pc += kcb) {
-      const kc = min(kcb, cin - pc), base = bp - <usize>pc * <usize>np * 4;
-      if (m == 2) winograd_f2x2_filter_transform_packed(w, base, cin, cout, co0, co1, pc, pc + kc, kcb, upPos, stage, flip);
-      else if (m == 4) winograd_f4x4_filter_transform_packed(w, base, cin, cout, co0, co1, pc, pc + kc, kcb, upPos, stage, flip);
-      else winograd_f6x6_filter_transform_packed(w, base, cin, cout, co0, co1, pc, pc + kc, kcb, upPos, stage, flip);
-      for (let p = 0; p < tt; p++) {
-        colblockGemm(ap + (<usize>p * <usize>apPos + <usize>pc * <usize>mPad) * 4, bp + <usize>p * <usize>upPos * 4, kc, tiles, np,
-          mm + <usize>p * <usize>mPos * 4, mrS, pc == 0 ? 0 : 1, tmp);
+  const mPad = (tiles + mrS - 1) / mrS * mrS, per = (blocks + ranges - 1) / ranges;
+  for (let k = 0; k < ranges; k++) {
+    for (let b = claimInRange(counter, home, k, ranges, per, blocks); b >= 0; b = claimInRange(counter, home, k, ranges, per, blocks)) {
+      const co0 = b * nb, co1 = min(cout, co0 + nb), np = (co1 - co0 + 7) & ~7;
+      // k-block by k-block: the filter transform of kc rows (bp holds one k-block: upPos floats per position),
+      // then the T*T GEMMs on it, accumulating into M, so the packed filter in flight stays bounded for any cin.
+      for (let pc = 0; pc < cin; pc += kcb) {
+        const kc = min(kcb, cin - pc), base = bp - <usize>pc * <usize>np * 4;
+        if (m == 2) winograd_f2x2_filter_transform_packed(w, base, cin, cout, co0, co1, pc, pc + kc, kcb, upPos, stage, flip);
+        else if (m == 4) winograd_f4x4_filter_transform_packed(w, base, cin, cout, co0, co1, pc, pc + kc, kcb, upPos, stage, flip);
+        else winograd_f6x6_filter_transform_packed(w, base, cin, cout, co0, co1, pc, pc + kc, kcb, upPos, stage, flip);
+        for (let p = 0; p < tt; p++) {
+          colblockGemm(ap + (<usize>p * <usize>apPos + <usize>pc * <usize>mPad) * 4, bp + <usize>p * <usize>upPos * 4, kc, tiles, np,
+            mm + <usize>p * <usize>mPos * 4, mrS, pc == 0 ? 0 : 1, tmp);
+        }
       }
+      const yb = y + <usize>co0 * 4, bb: usize = bias ? bias + <usize>co0 * 4 : 0;
+      if (m == 2) winograd_f2x2_output_transform_cols(mm, np, yb, bb, oh, ow, cout, co1 - co0, tilesH, tilesW, 0, tiles, mPos, flags, scratch);
+      else if (m == 4) winograd_f4x4_output_transform_cols(mm, np, yb, bb, oh, ow, cout, co1 - co0, tilesH, tilesW, 0, tiles, mPos, flags, scratch);
+      else winograd_f6x6_output_transform_cols(mm, np, yb, bb, oh, ow, cout, co1 - co0, tilesH, tilesW, 0, tiles, mPos, flags, scratch);
     }
-    const yb = y + <usize>co0 * 4, bb: usize = bias ? bias + <usize>co0 * 4 : 0;
-    if (m == 2) winograd_f2x2_output_transform_cols(mm, np, yb, bb, oh, ow, cout, co1 - co0, tilesH, tilesW, 0, tiles, mPos, flags, scratch);
-    else if (m == 4) winograd_f4x4_output_transform_cols(mm, np, yb, bb, oh, ow, cout, co1 - co0, tilesH, tilesW, 0, tiles, mPos, flags, scratch);
-    else winograd_f6x6_output_transform_cols(mm, np, yb, bb, oh, ow, cout, co1 - co0, tilesH, tilesW, 0, tiles, mPos, flags, scratch);
   }
 }
 

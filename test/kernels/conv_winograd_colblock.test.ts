@@ -1,14 +1,14 @@
 // The column-blocked Winograd forward and data gradient (filter transformed block by block of output channels
 // straight into the packed GEMM layout; src/backends/wasm/ops/conv_winograd.ts winogradConvColBlocks) against the
-// reference and the phased path, on every wasm thread count and the plain-SIMD build: channel counts with SIMD and
-// 8-column tails, a partial last block, tile counts that are no multiple of the micro-tile rows, several k-blocks,
+// reference and the phased path, on every wasm thread count and the plain-SIMD build, with one claim range per thread
+// and with more: channel counts with SIMD and 8-column tails, a partial last block, tile counts that are no multiple of the micro-tile rows, several k-blocks,
 // border tiles and pad 0.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type ConvAlgo, type ConvShape, convOutSize } from '../../src/backend.js';
 import type { Backend } from '../../src/backend.js';
 import { convLimits, convPhases } from '../../src/backends/wasm/ops/conv_im2col.js';
-import { winogradColBlock } from '../../src/backends/wasm/ops/conv_winograd.js';
+import { claimRanges, winogradColBlock } from '../../src/backends/wasm/ops/conv_winograd.js';
 import { gemmTuning } from '../../src/backends/wasm/ops/gemm.js';
 import { WasmBackend } from '../../src/backends/wasm/backend.js';
 import { backendsUnderTest, maxRelErr, randomArray, reference, upload } from '../backends.js';
@@ -54,7 +54,7 @@ const paths: string[] = [];
 let plain: WasmBackend | undefined;
 
 test('column-blocked Winograd forward and data gradient match the reference and the phased path', async () => {
-  const saved = { limits: { ...convLimits }, cb: { ...winogradColBlock }, kc: gemmTuning.kc };
+  const saved = { limits: { ...convLimits }, cb: { ...winogradColBlock }, kc: gemmTuning.kc, ranges: { ...claimRanges } };
   try {
     // No filter small enough for the fused passes: the forward takes the column-blocked path (or phased).
     convLimits.winogradFusedFilterBytes = 0;
@@ -65,6 +65,9 @@ test('column-blocked Winograd forward and data gradient match the reference and 
       if (!label.startsWith('wasm')) continue;
       for (const [s, algo, nb, kc] of CASES) {
         for (const fused of [false, true]) {
+          // With bias + ReLU, also 3 claim ranges (input slivers, output-channel blocks): more than the threads, so each
+          // thread claims from ranges not its own too.
+          claimRanges.count = fused ? 3 : 0;
           winogradColBlock.nb = nb;
           gemmTuning.kc = kc;
           winogradColBlock.maxVBytes = 1 << 30;
@@ -78,7 +81,7 @@ test('column-blocked Winograd forward and data gradient match the reference and 
           const want = await passes(reference, s, algo, seed, fused);
           seed += 7;
           ['y', 'dx'].forEach((name, i) => {
-            const what = `${label} ${algo} ${name} nb ${nb} kc ${kc} ${fused ? 'bias+relu ' : ''}${JSON.stringify(s)}`;
+            const what = `${label} ${algo} ${name} nb ${nb} kc ${kc} ${fused ? 'bias+relu, 3 claim ranges ' : ''}${JSON.stringify(s)}`;
             const e = maxRelErr(got[i], want[i]);
             assert.ok(e < TOL[algo]!, `${what}: rel err ${e} against the reference`);
             const ep = maxRelErr(got[i], phased[i]);
@@ -96,6 +99,7 @@ test('column-blocked Winograd forward and data gradient match the reference and 
     convPhases.enabled = false;
     Object.assign(convLimits, saved.limits);
     Object.assign(winogradColBlock, saved.cb);
+    Object.assign(claimRanges, saved.ranges);
     gemmTuning.kc = saved.kc;
   }
 });

@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type ConvAlgo, type ConvShape, convOutSize } from '../../src/backend.js';
 import { convLimits } from '../../src/backends/wasm/ops/conv_im2col.js';
-import { fusedRanges, winogradColBlock } from '../../src/backends/wasm/ops/conv_winograd.js';
+import { claimRanges, winogradColBlock } from '../../src/backends/wasm/ops/conv_winograd.js';
 import { backendsUnderTest, maxRelErr, randomArray, reference, upload } from '../backends.js';
 import type { Backend } from '../../src/backend.js';
 import { WasmBackend } from '../../src/backends/wasm/backend.js';
@@ -45,10 +45,10 @@ async function wasmBackends(): Promise<{ label: string; backend: Backend }[]> {
 // thread falls behind).
 for (const path of ['phased', 'fused', 'fused, 3 ranges'] as const) {
   test(`winograd ${path} passes, chunks of a few tiles, match the reference`, async () => {
-    const saved = { ...convLimits }, savedCol = { ...winogradColBlock }, savedRanges = { ...fusedRanges };
+    const saved = { ...convLimits }, savedCol = { ...winogradColBlock }, savedRanges = { ...claimRanges };
     // The column-blocked path would take these small shapes from the phased one (its own test covers it).
     winogradColBlock.maxVBytes = 0;
-    if (path === 'fused, 3 ranges') fusedRanges.count = 3;
+    if (path === 'fused, 3 ranges') claimRanges.count = 3;
     try {
       let seed = 1, checked = 0;
       for (const { label, backend } of await wasmBackends()) {
@@ -74,7 +74,7 @@ for (const path of ['phased', 'fused', 'fused, 3 ranges'] as const) {
     } finally {
       Object.assign(convLimits, saved);
       Object.assign(winogradColBlock, savedCol);
-      Object.assign(fusedRanges, savedRanges);
+      Object.assign(claimRanges, savedRanges);
     }
   });
 }

@@ -1,7 +1,7 @@
 // Layout of the shared control block through which the pool hands kernel calls to workers (hot path), and the
 // workers' comlink control plane.
 
-export const MAX_ARGS = 28;
+export const MAX_ARGS = 32;
 /** Per-worker slot, in 32-bit words: [seq, fn, nargs, pad] then MAX_ARGS float64 args. */
 export const SLOT_WORDS = 4 + MAX_ARGS * 2;
 /** Header words before the slots: [done counter, error flag, error worker, pad]. */

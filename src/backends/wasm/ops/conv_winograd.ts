@@ -142,6 +142,17 @@ function winogradConvPhased(ctx: WasmContext, m: number, x: number, u: number, u
   }
 }
 
+/** Ranges the claiming kernels cut their work into, one counter each (the fused forward's tiles, the column-blocked
+ *  passes' slivers and blocks): a thread claims from its own range first, so with the threads in step it writes the
+ *  same outputs every call and their lines stay in its core's cache. 0: one per thread. Mutable so a test can give
+ *  the threads ranges that are not their own (more ranges than threads) to claim. */
+export const claimRanges = { count: 0 };
+
+/** Sets the counters of `ranges` ranges of `per` of `items` (64 bytes apart from counter) to their first items. */
+function setRangeCounters(ctx: WasmContext, counter: number, ranges: number, per: number, items: number): void {
+  for (let r = 0; r < ranges; r++) ctx.i32[(counter >> 2) + 16 * r] = Math.min(items, r * per);
+}
+
 /** y = Winograd conv of x with the HWIO filter w (+ bias) (ReLU), or with w rotated 180 degrees and in and out
  *  swapped when flip (the data gradient: x is dy, y is dx). Fused (when fusedChunk allows): the filter transformed
  *  straight into the GEMMs' packed-B layout (winograd_fused_filter_packed), then one parallel call in which every
@@ -168,20 +179,16 @@ function winogradConv(ctx: WasmContext, m: number, x: number, w: number, flip: b
   const v = ctx.workspace(jobs * vBytes, SLOT_V), mm = ctx.workspace(jobs * mBytes, SLOT_M);
   // One range of tiles per thread, each with its own counter (winograd_fused_forward: a thread claims its own range
   // first, so it writes the same part of y every call).
-  const ranges = fusedRanges.count > 0 ? fusedRanges.count : jobs, per = Math.ceil(Math.ceil(tiles / ranges) / mr) * mr;
+  const ranges = claimRanges.count > 0 ? claimRanges.count : jobs;
   const aws = ctx.workspace(jobs * aBytes, SLOT_GEMM), counter = ctx.workspace(64 * ranges, SLOT_COUNTER);
   const sc = scratch(ctx);
-  for (let r = 0; r < ranges; r++) ctx.i32[(counter >> 2) + 16 * r] = Math.min(tiles, r * per);
+  setRangeCounters(ctx, counter, ranges, Math.ceil(Math.ceil(tiles / ranges) / mr) * mr, tiles);
   const flags = (bias ? 1 : 0) | (relu ? 2 : 0);
   const args = Array.from({ length: jobs }, (_, i) => [m, x, up, y, bias, g.h, g.w, g.cin, g.cout, g.oh, g.ow, tilesH, tilesW, g.pad,
     tiles, chunk, v + i * vBytes, mm + i * mBytes, flags, sc + i * SCRATCH_BYTES, aws + i * aBytes, kcb, mr, upPos, counter,
     minClaim(chunk, mr, 4), i % ranges, ranges]);
   timed('fused', () => ctx.pool.parallel('winograd_fused_forward', args));
 }
-
-/** Tile ranges of the fused forward; 0: one per thread. Mutable so a test can give the threads ranges that are not
- *  their own (more ranges than threads) to claim. */
-export const fusedRanges = { count: 0 };
 
 /** The fused forward's filter: U' of w (flipped when flip) in the packed-B layout at up (k-blocks of kcb rows, positions
  *  upPos floats apart), input channels split over the threads in runs of 4 (whole transposes for the flip) and staged
@@ -245,20 +252,24 @@ function winogradConvColBlocks(ctx: WasmContext, m: number, x: number, w: number
   const apPos = mPad * g.cin + 16;
   const ap = ctx.workspace(tt * apPos * 4 + 64, SLOT_U);
   const tJobs = tiles * g.cin * tt >= 1 << 15 ? Math.min(ctx.threads, Math.ceil(tiles / mr)) : 1;
-  const vs = ctx.workspace(tJobs * vsBytes, SLOT_V), sc = scratch(ctx), tCounter = ctx.workspace(64, SLOT_TRANSFORM_COUNTER);
-  ctx.i32[tCounter >> 2] = 0;
+  const slivers = mPad / mr, tRanges = claimRanges.count > 0 ? claimRanges.count : tJobs;
+  const vs = ctx.workspace(tJobs * vsBytes, SLOT_V), sc = scratch(ctx), tCounter = ctx.workspace(64 * tRanges, SLOT_TRANSFORM_COUNTER);
+  setRangeCounters(ctx, tCounter, tRanges, Math.ceil(slivers / tRanges), slivers);
   timed('input_transform', () => ctx.pool.parallel('winograd_colblock_input_packed', Array.from({ length: tJobs }, (_, i) =>
-    [m, x, ap, apPos, g.h, g.w, g.cin, tilesH, tilesW, g.pad, tiles, kcb, mr, vs + i * vsBytes, sc + i * SCRATCH_BYTES, tCounter])));
+    [m, x, ap, apPos, g.h, g.w, g.cin, tilesH, tilesW, g.pad, tiles, kcb, mr, vs + i * vsBytes, sc + i * SCRATCH_BYTES, tCounter,
+      i % tRanges, tRanges])));
   const upPos = kcb * np + 16, mPos = mPad * np + 16;
   const bpBytes = (tt * upPos * 4 + 63) & ~63, mBytes = (tt * mPos * 4 + 63) & ~63, stageBytes = (kcb * 9 * np * 4 + 63) & ~63;
   const perThread = bpBytes + mBytes + stageBytes + 48 * 4 + 64;
-  const ws = ctx.workspace(jobs * perThread, SLOT_PACKED_U), counter = ctx.workspace(64, SLOT_COUNTER);
-  ctx.i32[counter >> 2] = 0;
+  const ranges = claimRanges.count > 0 ? claimRanges.count : jobs;
+  const ws = ctx.workspace(jobs * perThread, SLOT_PACKED_U), counter = ctx.workspace(64 * ranges, SLOT_COUNTER);
+  setRangeCounters(ctx, counter, ranges, Math.ceil(blocks / ranges), blocks);
   const flags = (bias ? 1 : 0) | (relu ? 2 : 0);
   const args = Array.from({ length: jobs }, (_, i) => {
     const bp = ws + i * perThread;
     return [m, ap, apPos, w, y, bias, g.oh, g.ow, g.cin, g.cout, tiles, tilesH, tilesW, nb, kcb, mr, bp, upPos, bp + bpBytes, mPos,
-      flags, sc + i * SCRATCH_BYTES, bp + bpBytes + mBytes + stageBytes, counter, blocks, bp + bpBytes + mBytes, flip ? 1 : 0];
+      flags, sc + i * SCRATCH_BYTES, bp + bpBytes + mBytes + stageBytes, counter, blocks, bp + bpBytes + mBytes, flip ? 1 : 0, i % ranges,
+      ranges];
   });
   timed('colblocks', () => ctx.pool.parallel('winograd_colblock_forward', args));
 }
