@@ -2,6 +2,14 @@
 
 export const ALIGN = 64; // a cache line: keeps SIMD loads aligned and threads off each other's lines
 
+/** Bytes left unused after every workspace slot and between the per-thread slices of one (WasmContext.threadSlices).
+ *  Two threads streaming through regions that sit closer than about 64 KB slow each other down: the hardware
+ *  prefetchers of one core run into the other's region and pull its lines across. Measured on the column-blocked
+ *  input transform (each thread rewrites its own 235 KB stage per claim; 128->256 8x8 data gradient, 2 threads,
+ *  transform only): the second stage right after the first 0.29-0.32 ms, 4 KB after 0.31, 16 KB 0.29, 64 KB 0.26,
+ *  128 KB to 40 MB 0.22-0.26, one thread alone 0.44-0.50. Mutable for the bench's A/B. */
+export const threadGap = { bytes: 128 << 10 };
+
 export interface Block { ptr: number; bytes: number }
 
 export class OutOfMemoryError extends Error {

@@ -1,7 +1,7 @@
 // The wasm SIMD backend: one fixed shared memory, a TS allocator, a worker pool, and one operator per kernel.
 import { type Backend, type Buf, type KernelArgs, type KernelId, type MemoryStats, KernelArgumentError } from '../../backend.js';
 import { validateKernelArgs } from '../../kernels/validate.js';
-import { Allocator } from './allocator.js';
+import { ALIGN, Allocator, threadGap } from './allocator.js';
 import type { WasmContext } from './context.js';
 import { type WasmBuild, chooseBuild, loadModule } from './loader.js';
 import { wasmOps } from './ops/index.js';
@@ -47,6 +47,10 @@ export class WasmBackend implements Backend {
       pool, threads: pool.threads, build, memory: wasmMemory, i32: new Int32Array(wasmMemory.buffer),
       ptr: (b) => self.ptrOf(b, 'argument'),
       workspace: (bytes, slot = 0) => self.workspace(bytes, slot),
+      threadSlices: (bytes, jobs, slot) => {
+        const stride = Math.ceil(bytes / ALIGN) * ALIGN + threadGap.bytes, base = self.workspace(stride * jobs, slot);
+        return (t) => base + t * stride;
+      },
     };
   }
 
@@ -81,7 +85,8 @@ export class WasmBackend implements Backend {
     if (ws && ws.bytes >= bytes) return ws.ptr;
     if (ws) this.alloc_.release(ws.ptr);
     const size = Math.max(bytes, ws ? ws.bytes * 2 : 0, 64);
-    const ptr = this.alloc_.alloc(size);
+    // Unused bytes after it, so the next slot (another thread's, often) does not start right where it ends (threadGap).
+    const ptr = this.alloc_.alloc(size + threadGap.bytes);
     this.workspaces[slot] = { ptr, bytes: size };
     return ptr;
   }

@@ -12,6 +12,9 @@ export interface WasmContext {
    *  `slot` separates workspaces that must coexist within one call (0, 1, 2...). It is reused across
    *  calls and grows only when a larger one is asked for, so steady-state training allocates nothing. */
   workspace(bytes: number, slot?: number): number;
+  /** `jobs` slices of at least `bytes` bytes of workspace `slot`, one per thread: slice t's byte address. The slices
+   *  sit threadGap.bytes apart (allocator.ts), so one thread's streaming does not pull another's lines. */
+  threadSlices(bytes: number, jobs: number, slot: number): (t: number) => number;
   /** The shared memory's buffer, for operators that need a host view (rare). */
   readonly memory: WebAssembly.Memory;
   /** The whole memory as i32 words (it never grows, so one view serves every call): operators set the claim

@@ -36,12 +36,6 @@ function plan(ctx: WasmContext, s: ConvShape, cols: number, filterRows: number, 
   return { jobs, cb: Math.max(GEMM_NR, Math.min(share, fit)), counter };
 }
 
-/** One workspace slot split into per-thread slices of `each` bytes; returns slice t's address. */
-function perThread(ctx: WasmContext, slot: number, each: number, jobs: number): (t: number) => number {
-  const base = ctx.workspace(each * jobs, slot);
-  return (t) => base + t * each;
-}
-
 const each = (jobs: number, args: (t: number) => number[]) => Array.from({ length: jobs }, (_, t) => args(t));
 const roundUp = (v: number, a: number) => Math.ceil(v / a) * a;
 
@@ -69,8 +63,8 @@ export function forwardMap2x2(ctx: WasmContext, x: number, w: number, bias: numb
   const mr = gemmMr(ctx);
   // A thread's D: kh channels (the larger part) by n rows, or n rounded up to whole micro-tile slivers.
   const dPos = padStride((s.n + mr) * kh), uPos = padStride(kb * roundUp(cb, GEMM_NR)), mPos = padStride(s.n * s.cout);
-  const d = perThread(ctx, SLOT_FULL, bytes(9 * dPos), jobs), u = perThread(ctx, SLOT_BLOCK, bytes(9 * uPos), jobs);
-  const m = ctx.workspace(2 * bytes(9 * mPos), SLOT_OUT), tmp = perThread(ctx, SLOT_GEMM, 256, jobs);
+  const d = ctx.threadSlices(bytes(9 * dPos), jobs, SLOT_FULL), u = ctx.threadSlices(bytes(9 * uPos), jobs, SLOT_BLOCK);
+  const m = ctx.workspace(2 * bytes(9 * mPos), SLOT_OUT), tmp = ctx.threadSlices(256, jobs, SLOT_GEMM);
   const sync = ctx.workspace(256, SLOT_COUNTER);
   ctx.i32.fill(0, sync >> 2, (sync >> 2) + 64);
   const flags = (bias ? 1 : 0) | (relu ? 2 : 0);
@@ -83,8 +77,8 @@ export function backwardDataMap2x2(ctx: WasmContext, dy: number, w: number, dx: 
   const { jobs, cb, counter } = plan(ctx, s, s.cin, s.cout, 4);
   const mr = gemmMr(ctx), bl = gemmBlocks(s.n, cb, s.cout, mr);
   const dmPos = padStride(s.n * s.cout), uPos = padStride(cb * s.cout), ddPos = padStride(s.n * cb);
-  const dm = perThread(ctx, SLOT_FULL, bytes(9 * dmPos), jobs), u = perThread(ctx, SLOT_BLOCK, bytes(9 * uPos), jobs);
-  const dd = perThread(ctx, SLOT_OUT, bytes(9 * ddPos), jobs), ws = perThread(ctx, SLOT_GEMM, bl.bytes, jobs);
+  const dm = ctx.threadSlices(bytes(9 * dmPos), jobs, SLOT_FULL), u = ctx.threadSlices(bytes(9 * uPos), jobs, SLOT_BLOCK);
+  const dd = ctx.threadSlices(bytes(9 * ddPos), jobs, SLOT_OUT), ws = ctx.threadSlices(bl.bytes, jobs, SLOT_GEMM);
   timed('fused', () => ctx.pool.parallel('map2x2_backward_data', each(jobs, (t) =>
     [dy, w, dx, s.n, s.cin, s.cout, cb, counter, dm(t), dmPos, u(t), uPos, dd(t), ddPos, ws(t), bl.mcb, bl.kcb, bl.ncb, mr])));
 }
@@ -94,8 +88,8 @@ export function backwardFilterMap2x2(ctx: WasmContext, x: number, dy: number, dw
   const { jobs, cb, counter } = plan(ctx, s, s.cin, s.cout, 4);
   const mr = gemmMr(ctx), bl = gemmBlocks(cb, s.cout, s.n, mr);
   const dmPos = padStride(s.n * s.cout), dPos = padStride(s.n * cb), duPos = padStride(cb * s.cout);
-  const dm = perThread(ctx, SLOT_FULL, bytes(9 * dmPos), jobs), d = perThread(ctx, SLOT_BLOCK, bytes(9 * dPos), jobs);
-  const du = perThread(ctx, SLOT_OUT, bytes(9 * duPos), jobs), ws = perThread(ctx, SLOT_GEMM, bl.bytes, jobs);
+  const dm = ctx.threadSlices(bytes(9 * dmPos), jobs, SLOT_FULL), d = ctx.threadSlices(bytes(9 * dPos), jobs, SLOT_BLOCK);
+  const du = ctx.threadSlices(bytes(9 * duPos), jobs, SLOT_OUT), ws = ctx.threadSlices(bl.bytes, jobs, SLOT_GEMM);
   timed('fused', () => ctx.pool.parallel('map2x2_backward_filter', each(jobs, (t) =>
     [x, dy, dw, s.n, s.cin, s.cout, cb, counter, beta, dm(t), dmPos, d(t), dPos, du(t), duPos, ws(t), bl.mcb, bl.kcb, bl.ncb, mr])));
 }

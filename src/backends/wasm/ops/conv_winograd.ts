@@ -23,8 +23,8 @@ const SCRATCH_BYTES = 4096;
  *  (oh x ow x cout) covered by m x m tiles. */
 interface Geometry { n: number; h: number; w: number; cin: number; cout: number; oh: number; ow: number; pad: number }
 
-function scratch(ctx: WasmContext): number {
-  return ctx.workspace(ctx.threads * SCRATCH_BYTES, SLOT_SCRATCH);
+function scratch(ctx: WasmContext): (t: number) => number {
+  return ctx.threadSlices(SCRATCH_BYTES, ctx.threads, SLOT_SCRATCH);
 }
 
 /** Split [0, count) over the threads when there is enough work, and call fn once per thread. */
@@ -39,7 +39,7 @@ function filterTransform(ctx: WasmContext, m: number, w: number, cin: number, co
   const u = ctx.workspace(t * t * pos * 4 + 64, SLOT_U);
   const sc = scratch(ctx);
   parallel(ctx, `winograd_f${m}x${m}_filter_transform`, cin, cin * cout * t * t, (s, e, i) =>
-    [w, u, cin, cout, s, e, pos, sc + i * SCRATCH_BYTES]);
+    [w, u, cin, cout, s, e, pos, sc(i)]);
   return u;
 }
 
@@ -72,7 +72,7 @@ function claimTransform(ctx: WasmContext, kind: number, m: number, a: number, b:
   const step = Math.max(1, Math.ceil(cnt / (16 * jobs)));
   const name = ['input_transform', 'output_transform', 'output_adjoint'][kind];
   timed(name, () => ctx.pool.parallel('winograd_claim_transform', Array.from({ length: jobs }, (_, i) =>
-    [kind, m, a, b, bias, h, w, c, tilesH, tilesW, g.pad, c1, c0, padStride(cnt * c), flags, sc + i * SCRATCH_BYTES, counter, step])));
+    [kind, m, a, b, bias, h, w, c, tilesH, tilesW, g.pad, c1, c0, padStride(cnt * c), flags, sc(i), counter, step])));
 }
 
 /** Bytes of one thread's V (or M) workspace in the fused passes for `chunk` tiles of `c` channels: tile-major
@@ -176,16 +176,16 @@ function winogradConv(ctx: WasmContext, m: number, x: number, w: number, flip: b
   filterPacked(ctx, m, w, flip, up, upPos, kcb, g);
   const vBytes = tileWorkspaceBytes(t, chunk, g.cin), mBytes = tileWorkspaceBytes(t, chunk, g.cout);
   const aBytes = ((Math.ceil(chunk / mr) * mr * kcb * 4 + 63) & ~63) + 48 * 4 + 64;
-  const v = ctx.workspace(jobs * vBytes, SLOT_V), mm = ctx.workspace(jobs * mBytes, SLOT_M);
+  const v = ctx.threadSlices(vBytes, jobs, SLOT_V), mm = ctx.threadSlices(mBytes, jobs, SLOT_M);
   // One range of tiles per thread, each with its own counter (winograd_fused_forward: a thread claims its own range
   // first, so it writes the same part of y every call).
   const ranges = claimRanges.count > 0 ? claimRanges.count : jobs;
-  const aws = ctx.workspace(jobs * aBytes, SLOT_GEMM), counter = ctx.workspace(64 * ranges, SLOT_COUNTER);
+  const aws = ctx.threadSlices(aBytes, jobs, SLOT_GEMM), counter = ctx.workspace(64 * ranges, SLOT_COUNTER);
   const sc = scratch(ctx);
   setRangeCounters(ctx, counter, ranges, Math.ceil(Math.ceil(tiles / ranges) / mr) * mr, tiles);
   const flags = (bias ? 1 : 0) | (relu ? 2 : 0);
   const args = Array.from({ length: jobs }, (_, i) => [m, x, up, y, bias, g.h, g.w, g.cin, g.cout, g.oh, g.ow, tilesH, tilesW, g.pad,
-    tiles, chunk, v + i * vBytes, mm + i * mBytes, flags, sc + i * SCRATCH_BYTES, aws + i * aBytes, kcb, mr, upPos, counter,
+    tiles, chunk, v(i), mm(i), flags, sc(i), aws(i), kcb, mr, upPos, counter,
     minClaim(chunk, mr, 4), i % ranges, ranges]);
   timed('fused', () => ctx.pool.parallel('winograd_fused_forward', args));
 }
@@ -199,9 +199,9 @@ function filterPacked(ctx: WasmContext, m: number, w: number, flip: boolean, up:
   const stageBytes = (rows * 9 * np * 4 + 127) & ~63;
   const jobs = g.cin * g.cout * t * t >= 1 << 15 ? ctx.threads : 1;
   const ranges = splitRange(g.cin, jobs, 4);
-  const stage = ctx.workspace(ranges.length * stageBytes, SLOT_ROT);
+  const stage = ctx.threadSlices(stageBytes, ranges.length, SLOT_ROT);
   timed('filter_packed', () => ctx.pool.parallel('winograd_fused_filter_packed', ranges.map(([a, e], i) =>
-    [m, w, up, g.cin, g.cout, a, e, kcb, upPos, stage + i * stageBytes, rows, flip ? 1 : 0])));
+    [m, w, up, g.cin, g.cout, a, e, kcb, upPos, stage(i), rows, flip ? 1 : 0])));
 }
 
 /** The phased data gradient's filter: w rotated 180 degrees (9 block copies), then transformed; the tile GEMMs take
@@ -253,22 +253,22 @@ function winogradConvColBlocks(ctx: WasmContext, m: number, x: number, w: number
   const ap = ctx.workspace(tt * apPos * 4 + 64, SLOT_U);
   const tJobs = tiles * g.cin * tt >= 1 << 15 ? Math.min(ctx.threads, Math.ceil(tiles / mr)) : 1;
   const slivers = mPad / mr, tRanges = claimRanges.count > 0 ? claimRanges.count : tJobs;
-  const vs = ctx.workspace(tJobs * vsBytes, SLOT_V), sc = scratch(ctx), tCounter = ctx.workspace(64 * tRanges, SLOT_TRANSFORM_COUNTER);
+  const vs = ctx.threadSlices(vsBytes, tJobs, SLOT_V), sc = scratch(ctx), tCounter = ctx.workspace(64 * tRanges, SLOT_TRANSFORM_COUNTER);
   setRangeCounters(ctx, tCounter, tRanges, Math.ceil(slivers / tRanges), slivers);
   timed('input_transform', () => ctx.pool.parallel('winograd_colblock_input_packed', Array.from({ length: tJobs }, (_, i) =>
-    [m, x, ap, apPos, g.h, g.w, g.cin, tilesH, tilesW, g.pad, tiles, kcb, mr, vs + i * vsBytes, sc + i * SCRATCH_BYTES, tCounter,
+    [m, x, ap, apPos, g.h, g.w, g.cin, tilesH, tilesW, g.pad, tiles, kcb, mr, vs(i), sc(i), tCounter,
       i % tRanges, tRanges])));
   const upPos = kcb * np + 16, mPos = mPad * np + 16;
   const bpBytes = (tt * upPos * 4 + 63) & ~63, mBytes = (tt * mPos * 4 + 63) & ~63, stageBytes = (kcb * 9 * np * 4 + 63) & ~63;
   const perThread = bpBytes + mBytes + stageBytes + 48 * 4 + 64;
   const ranges = claimRanges.count > 0 ? claimRanges.count : jobs;
-  const ws = ctx.workspace(jobs * perThread, SLOT_PACKED_U), counter = ctx.workspace(64 * ranges, SLOT_COUNTER);
+  const ws = ctx.threadSlices(perThread, jobs, SLOT_PACKED_U), counter = ctx.workspace(64 * ranges, SLOT_COUNTER);
   setRangeCounters(ctx, counter, ranges, Math.ceil(blocks / ranges), blocks);
   const flags = (bias ? 1 : 0) | (relu ? 2 : 0);
   const args = Array.from({ length: jobs }, (_, i) => {
-    const bp = ws + i * perThread;
+    const bp = ws(i);
     return [m, ap, apPos, w, y, bias, g.oh, g.ow, g.cin, g.cout, tiles, tilesH, tilesW, nb, kcb, mr, bp, upPos, bp + bpBytes, mPos,
-      flags, sc + i * SCRATCH_BYTES, bp + bpBytes + mBytes + stageBytes, counter, blocks, bp + bpBytes + mBytes, flip ? 1 : 0, i % ranges,
+      flags, sc(i), bp + bpBytes + mBytes + stageBytes, counter, blocks, bp + bpBytes + mBytes, flip ? 1 : 0, i % ranges,
       ranges];
   });
   timed('colblocks', () => ctx.pool.parallel('winograd_colblock_forward', args));
@@ -323,19 +323,19 @@ function backwardFilterFused(ctx: WasmContext, m: number, x: number, dy: number,
   const duBytes = (t * t * duPos * 4 + 127) & ~63;
   const bl = gemmBlocks(g.cin, g.cout, chunk, mr);
   const gBytes = (bl.bytes + 127) & ~63;
-  const v = ctx.workspace(jobs * vBytes, SLOT_V), dm = ctx.workspace(jobs * mBytes, SLOT_M), du = ctx.workspace(blocks * duBytes, SLOT_DU);
-  const gws = ctx.workspace(jobs * gBytes, SLOT_GEMM), counter = ctx.workspace(64 + 4 * starts.length, SLOT_COUNTER);
+  const v = ctx.threadSlices(vBytes, jobs, SLOT_V), dm = ctx.threadSlices(mBytes, jobs, SLOT_M), du = ctx.workspace(blocks * duBytes, SLOT_DU);
+  const gws = ctx.threadSlices(gBytes, jobs, SLOT_GEMM), counter = ctx.workspace(64 + 4 * starts.length, SLOT_COUNTER);
   const sc = scratch(ctx);
   ctx.i32[counter >> 2] = 0;
   ctx.i32.set(starts, (counter >> 2) + 16);
   const args = Array.from({ length: jobs }, (_, i) => [m, x, dy, du, g.h, g.w, g.cin, g.cout, g.oh, g.ow, tilesH, tilesW,
-    g.pad, chunk, v + i * vBytes, dm + i * mBytes, sc + i * SCRATCH_BYTES, gws + i * gBytes, bl.mcb, bl.kcb, bl.ncb, bl.mr,
+    g.pad, chunk, v(i), dm(i), sc(i), gws(i), bl.mcb, bl.kcb, bl.ncb, bl.mr,
     duPos, counter, counter + 64, blocks, duBytes]);
   timed('fused', () => ctx.pool.parallel('winograd_fused_filter_grad', args));
   // One adjoint pass that sums the dU_b in block order (a pass per block re-read and re-wrote dw per block: 0.80 ms
   // for 6 blocks on 2 threads, 64->128 F(4x4), against 0.26 for 1 block on 1 thread).
   parallel(ctx, `winograd_f${m}x${m}_filter_adjoint_sum`, g.cin, g.cin * g.cout * t * t, (a, e, j) =>
-    [du, dw, g.cin, g.cout, a, e, duPos, beta, sc + j * SCRATCH_BYTES, blocks, duBytes]);
+    [du, dw, g.cin, g.cout, a, e, duPos, beta, sc(j), blocks, duBytes]);
 }
 
 /** Block starts (and the end) of the fused filter gradient's tiles for `jobs` threads: one block of all on
@@ -383,9 +383,9 @@ function backwardFilterPhased(ctx: WasmContext, m: number, x: number, dy: number
   // The adjoint staged through a small buffer, position by position (winograd_staged_filter_adjoint).
   const rows = Math.max(1, Math.min(s.cin, Math.floor(phasedAdjoint.stageBytes / (t * t * s.cout * 4))));
   const stageBytes = (t * t * (rows * s.cout + 16) * 4 + 127) & ~63;
-  const stage = ctx.workspace(ctx.threads * stageBytes, SLOT_ROT);
+  const stage = ctx.threadSlices(stageBytes, ctx.threads, SLOT_ROT);
   parallel(ctx, 'winograd_staged_filter_adjoint', s.cin, s.cin * s.cout * t * t, (a, b, i) =>
-    [m, du, padStride(s.cin * s.cout), dw, s.cin, s.cout, a, b, beta, sc + i * SCRATCH_BYTES, stage + i * stageBytes, rows]);
+    [m, du, padStride(s.cin * s.cout), dw, s.cin, s.cout, a, b, beta, sc(i), stage(i), rows]);
 }
 
 /** The phased filter gradient's adjoint is staged: dU copied, a few rows of input channels and one position at a
