@@ -193,8 +193,8 @@ function filterRows(w: usize, cout: i32, tap: usize, c0: i32, nc: i32, k0: i32, 
  *    transforms D for the part's channels straight into the packed-A layout (packD: d, [9][rows][kw], dPos
  *    floats apart, its own), then goes down the depth in steps of kb rows: the step's rows of U are transformed
  *    into packed 8-column slivers (filterRows: u, [9][cb/8][kb][8], uPos floats apart, mostly in L2 from
- *    transform to GEMM) and gemm_f32's micro-tiles multiply them into M_part (m + part * 9 * mPos floats:
- *    [9][n][cout], mPos apart; the first step overwrites). Items done are counted at sync + 128; the threads
+ *    transform to GEMM) and gemm_f32's micro-tiles multiply them into M_part (m + part * mPart bytes: [9][n][cout],
+ *    mPos floats apart; the first step overwrites; the parts, written by different threads, apart by a gap). Items done are counted at sync + 128; the threads
  *    wait until all are (a late thread finds nothing left to claim; about 15 us on 2 threads, spin counts).
  * 2. y = A^T (M0 + M1) A on chunks of oc output channels claimed off sync + 192.
  * Why the depth split: on 2 threads each thread then reads whole rows of the filter (2 KB at 512 channels)
@@ -209,14 +209,14 @@ function filterRows(w: usize, cout: i32, tap: usize, c0: i32, nc: i32, k0: i32, 
  * micro-kernel's rows (6 or 5).
  */
 export function map2x2_forward(x: usize, w: usize, bias: usize, y: usize, n: i32, cin: i32, cout: i32, cb: i32, sync: usize, kb: i32,
-  kh: i32, d: usize, dPos: i32, u: usize, uPos: i32, m: usize, mPos: i32, flags: i32, tmp: usize, mrS: i32, oc: i32): void {
+  kh: i32, d: usize, dPos: i32, u: usize, uPos: i32, m: usize, mPos: i32, flags: i32, tmp: usize, mrS: i32, oc: i32, mPart: usize): void {
   const tap = <usize>cin * <usize>cout * 4, dp = <usize>dPos * 4, up = <usize>uPos * 4, mp = <usize>mPos * 4;
   const px = <usize>cout * 4, ldcB = <usize>cout << 2;
   const main = n - gemm_tail_rows4(n, mrS), parts = kh < cin ? 2 : 1, items = parts * ((cout + cb - 1) / cb);
   for (let it = claim(sync + 64, 1); it < items; it = claim(sync + 64, 1)) {
     const part = it % parts, c0 = it / parts * cb, nc = min(cb, cout - c0);
     const ka = part == 0 ? 0 : kh, kz = part == 0 ? min(kh, cin) : cin, kw = kz - ka;
-    const mb = m + <usize>part * 9 * mp + (<usize>c0 << 2);
+    const mb = m + <usize>part * mPart + (<usize>c0 << 2);
     packD(x + (<usize>ka << 2), d, n, cin, kw, dp, mrS);
     for (let k0 = ka; k0 < kz; k0 += kb) {
       const kk = min(kb, kz - k0), sl = <usize>kk * 32, beta: f32 = k0 == ka ? 0 : 1;
@@ -234,7 +234,7 @@ export function map2x2_forward(x: usize, w: usize, bias: usize, y: usize, n: i32
     atomic.add<i32>(sync + 128, 1);
   }
   while (atomic.load<i32>(sync + 128) < items) { /* another thread is finishing its last item */ }
-  const relu = (flags & 2) != 0, zero = f32x4.splat(0), m1 = m + 9 * mp;
+  const relu = (flags & 2) != 0, zero = f32x4.splat(0), m1 = m + mPart;
   for (let c0 = claim(sync + 192, oc); c0 < cout; c0 = claim(sync + 192, oc)) {
     const c1 = min(cout, c0 + oc);
     for (let i = 0; i < n; i++) {

@@ -64,12 +64,14 @@ export function forwardMap2x2(ctx: WasmContext, x: number, w: number, bias: numb
   // A thread's D: kh channels (the larger part) by n rows, or n rounded up to whole micro-tile slivers.
   const dPos = padStride((s.n + mr) * kh), uPos = padStride(kb * roundUp(cb, GEMM_NR)), mPos = padStride(s.n * s.cout);
   const d = ctx.threadSlices(bytes(9 * dPos), jobs, SLOT_FULL), u = ctx.threadSlices(bytes(9 * uPos), jobs, SLOT_BLOCK);
-  const m = ctx.workspace(2 * bytes(9 * mPos), SLOT_OUT), tmp = ctx.threadSlices(256, jobs, SLOT_GEMM);
+  // M0 and M1, each written by its own thread on 2 threads: slices apart (threadSlices).
+  const m = ctx.threadSlices(bytes(9 * mPos), 2, SLOT_OUT), tmp = ctx.threadSlices(256, jobs, SLOT_GEMM);
   const sync = ctx.workspace(256, SLOT_COUNTER);
   ctx.i32.fill(0, sync >> 2, (sync >> 2) + 64);
   const flags = (bias ? 1 : 0) | (relu ? 2 : 0);
   timed('fused', () => ctx.pool.parallel('map2x2_forward', each(jobs, (t) =>
-    [x, w, bias, y, s.n, s.cin, s.cout, cb, sync, kb, kh, d(t), dPos, u(t), uPos, m, mPos, flags, tmp(t), mr, FORWARD_OUT_COLS])));
+    [x, w, bias, y, s.n, s.cin, s.cout, cb, sync, kb, kh, d(t), dPos, u(t), uPos, m(0), mPos, flags, tmp(t), mr, FORWARD_OUT_COLS,
+      m(1) - m(0)])));
 }
 
 /** dx = B (dM U^T) B^T with dM = A dY A^T; threads claim blocks of input channels. */

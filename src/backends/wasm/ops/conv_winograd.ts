@@ -323,19 +323,21 @@ function backwardFilterFused(ctx: WasmContext, m: number, x: number, dy: number,
   const duBytes = (t * t * duPos * 4 + 127) & ~63;
   const bl = gemmBlocks(g.cin, g.cout, chunk, mr);
   const gBytes = (bl.bytes + 127) & ~63;
-  const v = ctx.threadSlices(vBytes, jobs, SLOT_V), dm = ctx.threadSlices(mBytes, jobs, SLOT_M), du = ctx.workspace(blocks * duBytes, SLOT_DU);
+  // The dU_b, each written by the thread that claimed its block, apart as thread slices are (threadSlices).
+  const v = ctx.threadSlices(vBytes, jobs, SLOT_V), dm = ctx.threadSlices(mBytes, jobs, SLOT_M), dub = ctx.threadSlices(duBytes, blocks, SLOT_DU);
+  const du = dub(0), duStride = blocks > 1 ? dub(1) - du : duBytes;
   const gws = ctx.threadSlices(gBytes, jobs, SLOT_GEMM), counter = ctx.workspace(64 + 4 * starts.length, SLOT_COUNTER);
   const sc = scratch(ctx);
   ctx.i32[counter >> 2] = 0;
   ctx.i32.set(starts, (counter >> 2) + 16);
   const args = Array.from({ length: jobs }, (_, i) => [m, x, dy, du, g.h, g.w, g.cin, g.cout, g.oh, g.ow, tilesH, tilesW,
     g.pad, chunk, v(i), dm(i), sc(i), gws(i), bl.mcb, bl.kcb, bl.ncb, bl.mr,
-    duPos, counter, counter + 64, blocks, duBytes]);
+    duPos, counter, counter + 64, blocks, duStride]);
   timed('fused', () => ctx.pool.parallel('winograd_fused_filter_grad', args));
   // One adjoint pass that sums the dU_b in block order (a pass per block re-read and re-wrote dw per block: 0.80 ms
   // for 6 blocks on 2 threads, 64->128 F(4x4), against 0.26 for 1 block on 1 thread).
   parallel(ctx, `winograd_f${m}x${m}_filter_adjoint_sum`, g.cin, g.cin * g.cout * t * t, (a, e, j) =>
-    [du, dw, g.cin, g.cout, a, e, duPos, beta, sc(j), blocks, duBytes]);
+    [du, dw, g.cin, g.cout, a, e, duPos, beta, sc(j), blocks, duStride]);
 }
 
 /** Block starts (and the end) of the fused filter gradient's tiles for `jobs` threads: one block of all on
