@@ -1,7 +1,10 @@
-// The worker pool: every thread runs its share through the Atomics control block, and errors surface.
+// The worker pool: every thread runs its share through the Atomics control block, and errors surface; the
+// workspaces the operators hand the threads.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { threadGap } from '../../src/backends/wasm/allocator.js';
 import { WasmBackend } from '../../src/backends/wasm/backend.js';
+import type { WasmContext } from '../../src/backends/wasm/context.js';
 import { loadModule } from '../../src/backends/wasm/loader.js';
 import { ThreadPool, splitRange } from '../../src/backends/wasm/pool.js';
 
@@ -66,6 +69,22 @@ test('splitRange covers the range with aligned starts', () => {
   assert.equal(splitRange(10, 2, 4), [[0, 4], [4, 10]]);
   assert.equal(splitRange(1, 2), [[0, 1]]);
   assert.equal(splitRange(0, 2), []);
+});
+
+test('per-thread workspace slices and separate workspace slots sit threadGap.bytes apart', async () => {
+  const be = await WasmBackend.create({ threads: 2, memoryMiB: 32 });
+  try {
+    const ctx = (be as unknown as { ctx: WasmContext }).ctx;
+    const slice = ctx.threadSlices(1000, 3, 40);
+    for (let t = 0; t < 3; t++) assert.is(slice(t) % 64, 0, `slice ${t} is line-aligned`);
+    for (let t = 1; t < 3; t++) assert.ok(slice(t) - slice(t - 1) >= 1024 + threadGap.bytes, `slice ${t} starts ${slice(t) - slice(t - 1)} bytes on`);
+    // Two slots asked for one after the other: the second starts past the first's bytes and a gap.
+    const a = ctx.workspace(5000, 41), b = ctx.workspace(5000, 42);
+    assert.ok(Math.abs(b - a) >= 5000 + threadGap.bytes, `slots ${Math.abs(b - a)} bytes apart`);
+    // A grown slot keeps its slices apart too, and they stay inside the memory.
+    const big = ctx.threadSlices(1 << 20, 2, 40);
+    assert.ok(big(1) - big(0) >= (1 << 20) + threadGap.bytes && big(1) + (1 << 20) <= be.wasmMemory.buffer.byteLength);
+  } finally { await be.dispose(); }
 });
 
 test('allocator counts bytes and rejects over-allocation with sizes in the message', async () => {
