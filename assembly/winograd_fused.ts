@@ -231,22 +231,24 @@ export function winograd_staged_filter_adjoint(m: i32, du: usize, duPos: i32, dw
 }
 
 /**
- * A transform of tiles [tiles0, tiles1) for the phased passes with the tiles claimed at run time, `step` at a
- * time off the i32 at `counter` (set to tiles0 by the caller), so a thread the host slows down transforms
- * fewer of them. kind 0: input transform of image a (h x w x c, pad) into V at b; 1: output transform of M
- * at a into image b (oh = h, ow = w, cout = c; + bias, flags as the generated output transforms); 2: output
- * adjoint of dy at a into dM at b. posStride and chunkStart as in the generated transforms. Each tile's
- * output is written by one thread, so the result does not depend on which.
+ * A transform of tiles [chunkStart, tiles1) for the phased passes with the tiles claimed at run time in runs of `step`
+ * (claimInRange: `ranges` ranges of runs, counters at counter + 64 r, thread home's own first), so a thread the host
+ * slows down transforms fewer of them. kind 0: input transform of image a (h x w x c, pad) into V at b; 1: output
+ * transform of M at a into image b (oh = h, ow = w, cout = c; + bias, flags as the generated output transforms); 2:
+ * output adjoint of dy at a into dM at b. posStride and chunkStart as in the generated transforms. Each tile's output
+ * is written by one thread, so the result does not depend on which.
  */
 export function winograd_claim_transform(kind: i32, m: i32, a: usize, b: usize, bias: usize, h: i32, w: i32, c: i32, tilesH: i32,
-  tilesW: i32, pad: i32, tiles1: i32, chunkStart: i32, posStride: i32, flags: i32, scratch: usize, counter: usize, step: i32): void {
-  for (;;) {
-    const r0 = atomic.add<i32>(counter, step);
-    if (r0 >= tiles1) return;
-    const r1 = min(tiles1, r0 + step);
-    if (kind == 0) inputTransform(m, a, b, h, w, c, tilesH, tilesW, pad, r0, r1, chunkStart, posStride, scratch);
-    else if (kind == 1) outputTransform(m, a, b, bias, h, w, c, tilesH, tilesW, r0, r1, chunkStart, posStride, flags, scratch);
-    else outputAdjoint(m, a, b, h, w, c, tilesH, tilesW, r0, r1, chunkStart, posStride, scratch);
+  tilesW: i32, pad: i32, tiles1: i32, chunkStart: i32, posStride: i32, flags: i32, scratch: usize, counter: usize, step: i32,
+  home: i32, ranges: i32): void {
+  const runs = (tiles1 - chunkStart + step - 1) / step, per = (runs + ranges - 1) / ranges;
+  for (let k = 0; k < ranges; k++) {
+    for (let i = claimInRange(counter, home, k, ranges, per, runs); i >= 0; i = claimInRange(counter, home, k, ranges, per, runs)) {
+      const r0 = chunkStart + i * step, r1 = min(tiles1, r0 + step);
+      if (kind == 0) inputTransform(m, a, b, h, w, c, tilesH, tilesW, pad, r0, r1, chunkStart, posStride, scratch);
+      else if (kind == 1) outputTransform(m, a, b, bias, h, w, c, tilesH, tilesW, r0, r1, chunkStart, posStride, flags, scratch);
+      else outputAdjoint(m, a, b, h, w, c, tilesH, tilesW, r0, r1, chunkStart, posStride, scratch);
+    }
   }
 }
 

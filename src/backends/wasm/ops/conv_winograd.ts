@@ -60,19 +60,20 @@ function inputTransform(ctx: WasmContext, m: number, x: number, v: number, g: Ge
 
 /** The phased passes' transforms of tiles [c0, c1) (kind 0 input, 1 output, 2 output adjoint; see
  *  winograd_claim_transform in assembly/winograd_fused.ts) on the threads, tiles claimed in runs of about a
- *  sixteenth of the threads' share: a static split ran one thread 30% longer than the other when the host
- *  slowed one core (c128-128 112x112 F(6x6): 7.95 vs 6.02 ms busy). */
+ *  sixteenth of the threads' share, each thread's own range of runs first (claimRanges): a static split ran one
+ *  thread 30% longer than the other when the host slowed one core (c128-128 112x112 F(6x6): 7.95 vs 6.02 ms busy). */
 function claimTransform(ctx: WasmContext, kind: number, m: number, a: number, b: number, bias: number, h: number, w: number, c: number,
   g: Geometry, c0: number, c1: number, flags: number): void {
   const { tilesH, tilesW } = tileCount(g, m);
   const t = m + 2, cnt = c1 - c0;
   const jobs = cnt * c * t * t >= 1 << 15 ? Math.min(ctx.threads, cnt) : 1;
-  const sc = scratch(ctx), counter = ctx.workspace(64, SLOT_TRANSFORM_COUNTER);
-  ctx.i32[counter >> 2] = c0;
-  const step = Math.max(1, Math.ceil(cnt / (16 * jobs)));
+  const step = Math.max(1, Math.ceil(cnt / (16 * jobs))), runs = Math.ceil(cnt / step);
+  const ranges = claimRanges.count > 0 ? claimRanges.count : jobs;
+  const sc = scratch(ctx), counter = ctx.workspace(64 * ranges, SLOT_TRANSFORM_COUNTER);
+  setRangeCounters(ctx, counter, ranges, Math.ceil(runs / ranges), runs);
   const name = ['input_transform', 'output_transform', 'output_adjoint'][kind];
   timed(name, () => ctx.pool.parallel('winograd_claim_transform', Array.from({ length: jobs }, (_, i) =>
-    [kind, m, a, b, bias, h, w, c, tilesH, tilesW, g.pad, c1, c0, padStride(cnt * c), flags, sc(i), counter, step])));
+    [kind, m, a, b, bias, h, w, c, tilesH, tilesW, g.pad, c1, c0, padStride(cnt * c), flags, sc(i), counter, step, i % ranges, ranges])));
 }
 
 /** Bytes of one thread's V (or M) workspace in the fused passes for `chunk` tiles of `c` channels: tile-major
