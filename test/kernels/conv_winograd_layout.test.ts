@@ -40,15 +40,15 @@ async function wasmBackends(): Promise<{ label: string; backend: Backend }[]> {
   return [...(await backendsUnderTest()).filter((b) => b.label.startsWith('wasm')), { label: 'wasm-simd-t1', backend: plain }];
 }
 
-// 'fused, 3 ranges': the fused forward's tiles cut into 3 ranges with their own counters, more than the threads, so
-// every thread also claims from ranges that are not its own (with one range per thread that happens only when one
-// thread falls behind).
-for (const path of ['phased', 'fused', 'fused, 3 ranges'] as const) {
+// ', 3 ranges': the claimed work (the fused forward's tiles, the phased transforms' runs of tiles) cut into 3 ranges
+// with their own counters, more than the threads, so every thread also claims from ranges that are not its own (with
+// one range per thread that happens only when one thread falls behind).
+for (const path of ['phased', 'phased, 3 ranges', 'fused', 'fused, 3 ranges'] as const) {
   test(`winograd ${path} passes, chunks of a few tiles, match the reference`, async () => {
     const saved = { ...convLimits }, savedCol = { ...winogradColBlock }, savedRanges = { ...claimRanges };
     // The column-blocked path would take these small shapes from the phased one (its own test covers it).
     winogradColBlock.maxVBytes = 0;
-    if (path === 'fused, 3 ranges') claimRanges.count = 3;
+    if (path.endsWith('3 ranges')) claimRanges.count = 3;
     try {
       let seed = 1, checked = 0;
       for (const { label, backend } of await wasmBackends()) {
@@ -57,9 +57,10 @@ for (const path of ['phased', 'fused', 'fused, 3 ranges'] as const) {
             // Phased: 5 tiles per chunk, and no filter small enough for the fused passes. Fused: no byte limit,
             // so fusedChunk cuts the tiles into 2 chunks per thread (claimed in shorter runs at the end).
             const t = { winograd_f2x2: 4, winograd_f4x4: 6, winograd_f6x6: 8 }[algo as string]!;
-            convLimits.winogradChunkBytes = path === 'phased' ? t * t * (s.cin + s.cout + 32) * 4 * 5 : 1 << 30;
+            const phased = path.startsWith('phased');
+            convLimits.winogradChunkBytes = phased ? t * t * (s.cin + s.cout + 32) * 4 * 5 : 1 << 30;
             convLimits.winogradFusedBytes = 1 << 30;
-            convLimits.winogradFusedFilterBytes = path === 'phased' ? 0 : 1 << 30;
+            convLimits.winogradFusedFilterBytes = phased ? 0 : 1 << 30;
             const got = await passes(backend, s, algo, seed), want = await passes(reference, s, algo, seed);
             seed += 7;
             ['y', 'dx', 'dw'].forEach((name, i) => {
