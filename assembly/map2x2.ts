@@ -194,8 +194,9 @@ function filterRows(w: usize, cout: i32, tap: usize, c0: i32, nc: i32, k0: i32, 
  *    floats apart, its own), then goes down the depth in steps of kb rows: the step's rows of U are transformed
  *    into packed 8-column slivers (filterRows: u, [9][cb/8][kb][8], uPos floats apart, mostly in L2 from
  *    transform to GEMM) and gemm_f32's micro-tiles multiply them into M_part (m + part * mPart bytes: [9][n][cout],
- *    mPos floats apart; the first step overwrites; the parts, written by different threads, apart by a gap). Items done are counted at sync + 128; the threads
- *    wait until all are (a late thread finds nothing left to claim; about 15 us on 2 threads, spin counts).
+ *    mPos floats apart; the first step overwrites; the parts, written by different threads, apart by a gap). Items
+ *    done are counted at sync + 128; the threads wait until all are (a late thread finds nothing left to claim;
+ *    about 15 us on 2 threads, spin counts).
  * 2. y = A^T (M0 + M1) A on chunks of oc output channels claimed off sync + 192.
  * Why the depth split: on 2 threads each thread then reads whole rows of the filter (2 KB at 512 channels)
  * where halving the output channels made each read half rows, and reading the filter (9.4 MB at 512->512) is

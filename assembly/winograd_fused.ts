@@ -2,8 +2,8 @@
 // of tiles, for a deterministic sum) off a shared atomic counter and runs input transform -> per-position GEMMs ->
 // output transform on its own tile-major V/M workspace, so the tile data stays in cache and the threads never
 // wait for each other between phases. The filter is transformed once per call straight into the GEMM's B-sliver
-// layout (winograd_fused_filter_packed), so small chunks do not repack it. Also the phased passes' transforms with the
-// tiles claimed at run time (winograd_claim_transform), and the column-blocked forward for few tiles and a large
+// layout (winograd_fused_filter_packed), so small chunks do not repack it. Also the phased passes' transforms with
+// the tiles claimed at run time (winograd_claim_transform), and the column-blocked forward for few tiles and a large
 // filter (winograd_colblock_forward: the filter transformed block by block of output channels into the packed
 // layout, never written out whole) and the phased filter gradient's staged adjoint.
 import { gemm_f32, gemm_f32_5x8, gemm_f32_6x8, gemm_macro, gemm_pack_a } from './gemm';
@@ -29,12 +29,16 @@ import {
  *  positions the other thread had transformed), against 0.2 ms of work on 1. */
 export function winograd_fused_filter_packed(m: i32, w: usize, up: usize, cin: i32, cout: i32, ci0: i32, ci1: i32, kcb: i32,
   upPos: i32, stage: usize, rows: i32, flip: i32): void {
-  for (let c = ci0; c < ci1; c += rows) {
-    const ce = min(ci1, c + rows);
-    if (m == 2) winograd_f2x2_filter_transform_packed(w, up, cin, cout, 0, cout, c, ce, kcb, upPos, stage, flip);
-    else if (m == 4) winograd_f4x4_filter_transform_packed(w, up, cin, cout, 0, cout, c, ce, kcb, upPos, stage, flip);
-    else winograd_f6x6_filter_transform_packed(w, up, cin, cout, 0, cout, c, ce, kcb, upPos, stage, flip);
-  }
+  for (let c = ci0; c < ci1; c += rows) filterTransformPacked(m, w, up, cin, cout, 0, cout, c, min(ci1, c + rows), kcb, upPos, stage, flip);
+}
+
+/** winograd_fN_filter_transform_packed for the tile size m. */
+// @ts-ignore: decorator
+@inline function filterTransformPacked(m: i32, w: usize, bp: usize, cin: i32, cout: i32, co0: i32, co1: i32, ci0: i32, ci1: i32,
+  kcb: i32, upPos: i32, stage: usize, flip: i32): void {
+  if (m == 2) winograd_f2x2_filter_transform_packed(w, bp, cin, cout, co0, co1, ci0, ci1, kcb, upPos, stage, flip);
+  else if (m == 4) winograd_f4x4_filter_transform_packed(w, bp, cin, cout, co0, co1, ci0, ci1, kcb, upPos, stage, flip);
+  else winograd_f6x6_filter_transform_packed(w, bp, cin, cout, co0, co1, ci0, ci1, kcb, upPos, stage, flip);
 }
 
 /** Tiles a claim starting at tile c0 takes: a quarter of what is left (rounded up to whole mrS-row
@@ -57,6 +61,14 @@ export function winograd_fused_filter_packed(m: i32, w: usize, up: usize, cin: i
     c0 = seen;
   }
   return c0;
+}
+
+/** Items per range when `total` items are cut into `ranges` ranges of whole multiples of `align` (the last range may
+ *  be shorter). The operators set the range counters with the same formula (rangeCounters in
+ *  src/backends/wasm/ops/conv_winograd.ts). */
+// @ts-ignore: decorator
+@inline function rangeSize(total: i32, ranges: i32, align: i32): i32 {
+  return ((total + ranges - 1) / ranges + align - 1) / align * align;
 }
 
 /** Items [0, total) cut into `ranges` ranges of `per` items, range r's counter (an i32, set to r * per by the caller)
@@ -104,13 +116,14 @@ function chunkGemm(v: usize, up: usize, mm: usize, positions: i32, cnt: i32, cin
   else winograd_f6x6_output_transform(mm, y, bias, oh, ow, cout, tilesH, tilesW, c0, c1, chunkStart, posStride, flags, scratch);
 }
 
-/** The output transform (A^T D) of one tile (M of the unscaled U', as winograd_fused_filter_packed writes it). */
+/** winograd_fN_output_transform_cols for the tile size m: the output transform (A^T D) of an M of the unscaled U'
+ *  (as winograd_fN_filter_transform_packed writes it), channels [0, nc) of y. */
 // @ts-ignore: decorator
-@inline function outputTransformScaled(m: i32, mm: usize, y: usize, bias: usize, oh: i32, ow: i32, cout: i32, tilesH: i32, tilesW: i32,
-  tile: i32, posStride: i32, flags: i32, scratch: usize): void {
-  if (m == 2) winograd_f2x2_output_transform_cols(mm, cout, y, bias, oh, ow, cout, cout, tilesH, tilesW, tile, tile + 1, posStride, flags, scratch);
-  else if (m == 4) winograd_f4x4_output_transform_cols(mm, cout, y, bias, oh, ow, cout, cout, tilesH, tilesW, tile, tile + 1, posStride, flags, scratch);
-  else winograd_f6x6_output_transform_cols(mm, cout, y, bias, oh, ow, cout, cout, tilesH, tilesW, tile, tile + 1, posStride, flags, scratch);
+@inline function outputTransformCols(m: i32, mm: usize, ldm: i32, y: usize, bias: usize, oh: i32, ow: i32, cout: i32, nc: i32,
+  tilesH: i32, tilesW: i32, t0: i32, t1: i32, posStride: i32, flags: i32, scratch: usize): void {
+  if (m == 2) winograd_f2x2_output_transform_cols(mm, ldm, y, bias, oh, ow, cout, nc, tilesH, tilesW, t0, t1, posStride, flags, scratch);
+  else if (m == 4) winograd_f4x4_output_transform_cols(mm, ldm, y, bias, oh, ow, cout, nc, tilesH, tilesW, t0, t1, posStride, flags, scratch);
+  else winograd_f6x6_output_transform_cols(mm, ldm, y, bias, oh, ow, cout, nc, tilesH, tilesW, t0, t1, posStride, flags, scratch);
 }
 
 // @ts-ignore: decorator
@@ -140,7 +153,7 @@ export function winograd_fused_forward(m: i32, x: usize, up: usize, y: usize, bi
   const t = m + 2, tt = t * t;
   const tmp = aws + ((<usize>(((chunk + mrS - 1) / mrS) * mrS) * <usize>kcb * 4 + 63) & ~<usize>63);
   const tileV = tileStride(tt, cin), tileM = tileStride(tt, cout), vPos = pos4(cin), mPos = pos4(cout);
-  const per = fusedRangeTiles(tiles, ranges, mrS);
+  const per = rangeSize(tiles, ranges, mrS);
   for (let k = 0; k < ranges; k++) {
     const r = (home + k) % ranges, end = min(tiles, (r + 1) * per), ctr = counter + <usize>r * 64;
     for (;;) {
@@ -149,16 +162,11 @@ export function winograd_fused_forward(m: i32, x: usize, up: usize, y: usize, bi
       const cnt = claimSize(c0, end, chunk, minChunk, mrS), c1 = c0 + cnt;
       for (let i = c0; i < c1; i++) inputTransform(m, x, v + <usize>(i - c0) * <usize>tileV * 4, h, w, cin, tilesH, tilesW, pad, i, i + 1, i, vPos, scratch);
       chunkGemm(v, up, mm, tt, cnt, cin, cout, vPos, tileV, upPos, mPos, tileM, kcb, mrS, aws, tmp);
-      for (let i = c0; i < c1; i++) outputTransformScaled(m, mm + <usize>(i - c0) * <usize>tileM * 4, y, bias, oh, ow, cout, tilesH, tilesW, i, mPos, flags, scratch);
+      for (let i = c0; i < c1; i++) {
+        outputTransformCols(m, mm + <usize>(i - c0) * <usize>tileM * 4, cout, y, bias, oh, ow, cout, cout, tilesH, tilesW, i, i + 1, mPos, flags, scratch);
+      }
     }
   }
-}
-
-/** Tiles per range of winograd_fused_forward (the last range may be shorter): whole micro-tile rows. The operator
- *  (winogradConv in src/backends/wasm/ops/conv_winograd.ts) sets the range counters with the same formula. */
-// @ts-ignore: decorator
-@inline function fusedRangeTiles(tiles: i32, ranges: i32, mrS: i32): i32 {
-  return ((tiles + ranges - 1) / ranges + mrS - 1) / mrS * mrS;
 }
 
 /** Floats between the positions of one tile in the tile-major layout: cin rounded up to whole vectors. */
@@ -241,7 +249,7 @@ export function winograd_staged_filter_adjoint(m: i32, du: usize, duPos: i32, dw
 export function winograd_claim_transform(kind: i32, m: i32, a: usize, b: usize, bias: usize, h: i32, w: i32, c: i32, tilesH: i32,
   tilesW: i32, pad: i32, tiles1: i32, chunkStart: i32, posStride: i32, flags: i32, scratch: usize, counter: usize, step: i32,
   home: i32, ranges: i32): void {
-  const runs = (tiles1 - chunkStart + step - 1) / step, per = (runs + ranges - 1) / ranges;
+  const runs = (tiles1 - chunkStart + step - 1) / step, per = rangeSize(runs, ranges, 1);
   for (let k = 0; k < ranges; k++) {
     for (let i = claimInRange(counter, home, k, ranges, per, runs); i >= 0; i = claimInRange(counter, home, k, ranges, per, runs)) {
       const r0 = chunkStart + i * step, r1 = min(tiles1, r0 + step);
@@ -261,17 +269,18 @@ export function winograd_claim_transform(kind: i32, m: i32, a: usize, b: usize, 
 
 /** The column-blocked passes' input transform, written straight into the GEMMs' packed-A layout: ap[p] = V[p]
  *  (tiles x cin) packed as gemm_pack_a does, k-block by k-block of kcb columns (block pc at pc * roundUp(tiles, mrS)
- *  floats), positions apPos floats apart. Threads claim one micro-tile sliver (mrS tiles) at a time (claimInRange: `ranges`
- *  ranges of slivers, counters at counter + 64 r, thread home's own first), transform its tiles tile-major into this thread's vs (tile i at i * (T*T *
- *  colblockVPos(cin) + 16) floats, its positions colblockVPos(cin) apart, so a tile's writes fill whole lines one
- *  after the other) and pack the sliver for every position while it is in cache. A whole tile-major V written out
+ *  floats), positions apPos floats apart. Threads claim one micro-tile sliver (mrS tiles) at a time (claimInRange:
+ *  `ranges` ranges of slivers, counters at counter + 64 r, thread home's own first), transform its tiles tile-major
+ *  into this thread's vs (tile i at i * (T*T * colblockVPos(cin) + 16) floats, its positions colblockVPos(cin) apart,
+ *  so a tile's writes fill whole lines one after the other) and pack the sliver for every position while it is in
+ *  cache. A whole tile-major V written out
  *  and packed in a second pass cost that pass (0.2 ms on 1 and on 2 threads for 128->256 8x8 at batch 32: it did
  *  not scale) and a barrier; position-major, the 36 stores per channel group went to 36 lines spread over all of
  *  V, each a write miss once V outgrew L2. */
 export function winograd_colblock_input_packed(m: i32, x: usize, ap: usize, apPos: i32, h: i32, w: i32, cin: i32, tilesH: i32,
   tilesW: i32, pad: i32, tiles: i32, kcb: i32, mrS: i32, vs: usize, scratch: usize, counter: usize, home: i32, ranges: i32): void {
   const tt = (m + 2) * (m + 2), vPos = colblockVPos(cin), tileV = tt * vPos + 16;
-  const mPad = (tiles + mrS - 1) / mrS * mrS, slivers = mPad / mrS, per = (slivers + ranges - 1) / ranges;
+  const mPad = (tiles + mrS - 1) / mrS * mrS, slivers = mPad / mrS, per = rangeSize(slivers, ranges, 1);
   for (let k = 0; k < ranges; k++) {
     for (let s = claimInRange(counter, home, k, ranges, per, slivers); s >= 0; s = claimInRange(counter, home, k, ranges, per, slivers)) {
       const r0 = s * mrS, rows = min(mrS, tiles - r0);
@@ -292,41 +301,37 @@ export function winograd_colblock_input_packed(m: i32, x: usize, ap: usize, apPo
 /**
  * The column-blocked Winograd conv for layers with few tiles and a large filter (the 4x4 and 8x8 maps): the
  * forward (flip 0), or the data gradient (flip 1: w is the layer's filter, used rotated with in and out swapped,
- * x is dy). Blocks of nb output channels are claimed until `blocks` are done (claimInRange: `ranges` ranges of blocks,
- * counters at counter + 64 r, thread home's own first); for each,
- * the filter transform of those channels goes straight into the packed-B layout in bp (positions upPos floats
- * apart; winograd_fN_filter_transform_packed), the T*T tile GEMMs multiply the packed V (ap, from
- * winograd_colblock_input_packed) by it into this thread's M block (position p at mm + p * mPos floats, roundUp(tiles,
- * mrS) rows of roundUp(nb, 8) floats, so every micro-tile is whole), and the output transform writes those
- * channels of y (+ bias) (ReLU, flags as the output transform). The transformed filter never leaves the cache
- * and is packed by no one else; each channel is computed by one thread in a fixed order, so y does not depend on
- * timing. bp: T*T positions of one k-block (kcb x roundUp(nb, 8) floats, upPos floats apart); tmp: 48 floats of
- * edge scratch; stage: kcb * 9 * roundUp(nb, 8) floats for the filter transform's staging of w.
+ * x is dy). Blocks of nb output channels are claimed until `blocks` are done (claimInRange: `ranges` ranges of
+ * blocks, counters at counter + 64 r, thread home's own first); for each, the filter transform of those channels
+ * goes straight into the packed-B layout in bp (positions upPos floats apart; winograd_fN_filter_transform_packed),
+ * the T*T tile GEMMs multiply the packed V (ap, from winograd_colblock_input_packed) by it into this thread's M block
+ * (position p at mm + p * mPos floats, roundUp(tiles, mrS) rows of roundUp(nb, 8) floats, so every micro-tile is
+ * whole), and the output transform writes those channels of y (+ bias) (ReLU, flags as the output transform). The
+ * transformed filter never leaves the cache and is packed by no one else; each channel is computed by one thread in
+ * a fixed order, so y does not depend on timing. bp: T*T positions of one k-block (kcb x roundUp(nb, 8) floats,
+ * upPos floats apart); tmp: 48 floats of edge scratch; stage: kcb * 9 * roundUp(nb, 8) floats for the filter
+ * transform's staging of w.
  */
 export function winograd_colblock_forward(m: i32, ap: usize, apPos: i32, w: usize, y: usize, bias: usize, oh: i32, ow: i32,
   cin: i32, cout: i32, tiles: i32, tilesH: i32, tilesW: i32, nb: i32, kcb: i32, mrS: i32, bp: usize, upPos: i32, mm: usize,
   mPos: i32, flags: i32, scratch: usize, tmp: usize, counter: usize, blocks: i32, stage: usize, flip: i32, home: i32, ranges: i32): void {
   const tt = (m + 2) * (m + 2);
-  const mPad = (tiles + mrS - 1) / mrS * mrS, per = (blocks + ranges - 1) / ranges;
+  const mPad = (tiles + mrS - 1) / mrS * mrS, per = rangeSize(blocks, ranges, 1);
   for (let k = 0; k < ranges; k++) {
     for (let b = claimInRange(counter, home, k, ranges, per, blocks); b >= 0; b = claimInRange(counter, home, k, ranges, per, blocks)) {
       const co0 = b * nb, co1 = min(cout, co0 + nb), np = (co1 - co0 + 7) & ~7;
       // k-block by k-block: the filter transform of kc rows (bp holds one k-block: upPos floats per position),
       // then the T*T GEMMs on it, accumulating into M, so the packed filter in flight stays bounded for any cin.
       for (let pc = 0; pc < cin; pc += kcb) {
-        const kc = min(kcb, cin - pc), base = bp - <usize>pc * <usize>np * 4;
-        if (m == 2) winograd_f2x2_filter_transform_packed(w, base, cin, cout, co0, co1, pc, pc + kc, kcb, upPos, stage, flip);
-        else if (m == 4) winograd_f4x4_filter_transform_packed(w, base, cin, cout, co0, co1, pc, pc + kc, kcb, upPos, stage, flip);
-        else winograd_f6x6_filter_transform_packed(w, base, cin, cout, co0, co1, pc, pc + kc, kcb, upPos, stage, flip);
+        const kc = min(kcb, cin - pc);
+        filterTransformPacked(m, w, bp - <usize>pc * <usize>np * 4, cin, cout, co0, co1, pc, pc + kc, kcb, upPos, stage, flip);
         for (let p = 0; p < tt; p++) {
           colblockGemm(ap + (<usize>p * <usize>apPos + <usize>pc * <usize>mPad) * 4, bp + <usize>p * <usize>upPos * 4, kc, tiles, np,
             mm + <usize>p * <usize>mPos * 4, mrS, pc == 0 ? 0 : 1, tmp);
         }
       }
-      const yb = y + <usize>co0 * 4, bb: usize = bias ? bias + <usize>co0 * 4 : 0;
-      if (m == 2) winograd_f2x2_output_transform_cols(mm, np, yb, bb, oh, ow, cout, co1 - co0, tilesH, tilesW, 0, tiles, mPos, flags, scratch);
-      else if (m == 4) winograd_f4x4_output_transform_cols(mm, np, yb, bb, oh, ow, cout, co1 - co0, tilesH, tilesW, 0, tiles, mPos, flags, scratch);
-      else winograd_f6x6_output_transform_cols(mm, np, yb, bb, oh, ow, cout, co1 - co0, tilesH, tilesW, 0, tiles, mPos, flags, scratch);
+      outputTransformCols(m, mm, np, y + <usize>co0 * 4, bias ? bias + <usize>co0 * 4 : 0, oh, ow, cout, co1 - co0, tilesH, tilesW, 0, tiles,
+        mPos, flags, scratch);
     }
   }
 }

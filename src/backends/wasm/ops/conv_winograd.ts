@@ -67,13 +67,11 @@ function claimTransform(ctx: WasmContext, kind: number, m: number, a: number, b:
   const { tilesH, tilesW } = tileCount(g, m);
   const t = m + 2, cnt = c1 - c0;
   const jobs = cnt * c * t * t >= 1 << 15 ? Math.min(ctx.threads, cnt) : 1;
-  const step = Math.max(1, Math.ceil(cnt / (16 * jobs))), runs = Math.ceil(cnt / step);
-  const ranges = claimRanges.count > 0 ? claimRanges.count : jobs;
-  const sc = scratch(ctx), counter = ctx.workspace(64 * ranges, SLOT_TRANSFORM_COUNTER);
-  setRangeCounters(ctx, counter, ranges, Math.ceil(runs / ranges), runs);
+  const step = Math.max(1, Math.ceil(cnt / (16 * jobs)));
+  const sc = scratch(ctx), { counter, ranges, home } = rangeCounters(ctx, jobs, Math.ceil(cnt / step), SLOT_TRANSFORM_COUNTER);
   const name = ['input_transform', 'output_transform', 'output_adjoint'][kind];
   timed(name, () => ctx.pool.parallel('winograd_claim_transform', Array.from({ length: jobs }, (_, i) =>
-    [kind, m, a, b, bias, h, w, c, tilesH, tilesW, g.pad, c1, c0, padStride(cnt * c), flags, sc(i), counter, step, i % ranges, ranges])));
+    [kind, m, a, b, bias, h, w, c, tilesH, tilesW, g.pad, c1, c0, padStride(cnt * c), flags, sc(i), counter, step, home(i), ranges])));
 }
 
 /** Bytes of one thread's V (or M) workspace in the fused passes for `chunk` tiles of `c` channels: tile-major
@@ -144,14 +142,19 @@ function winogradConvPhased(ctx: WasmContext, m: number, x: number, u: number, u
 }
 
 /** Ranges the claiming kernels cut their work into, one counter each (the fused forward's tiles, the column-blocked
- *  passes' slivers and blocks): a thread claims from its own range first, so with the threads in step it writes the
+ *  passes' slivers and blocks, the phased transforms' runs of tiles): a thread claims from its own range first, so with the threads in step it writes the
  *  same outputs every call and their lines stay in its core's cache. 0: one per thread. Mutable so a test can give
  *  the threads ranges that are not their own (more ranges than threads) to claim. */
 export const claimRanges = { count: 0 };
 
-/** Sets the counters of `ranges` ranges of `per` of `items` (64 bytes apart from counter) to their first items. */
-function setRangeCounters(ctx: WasmContext, counter: number, ranges: number, per: number, items: number): void {
+/** The claim counters of `items` cut into claimRanges.count ranges (0: one per job) of whole multiples of `align`
+ *  (rangeSize in assembly/winograd_fused.ts: the kernels derive the same ranges), 64 bytes apart in workspace `slot`,
+ *  each set to its range's first item; `home(i)` is job i's own range. */
+function rangeCounters(ctx: WasmContext, jobs: number, items: number, slot: number, align = 1) {
+  const ranges = claimRanges.count > 0 ? claimRanges.count : jobs;
+  const per = Math.ceil(Math.ceil(items / ranges) / align) * align, counter = ctx.workspace(64 * ranges, slot);
   for (let r = 0; r < ranges; r++) ctx.i32[(counter >> 2) + 16 * r] = Math.min(items, r * per);
+  return { counter, ranges, home: (i: number) => i % ranges };
 }
 
 /** y = Winograd conv of x with the HWIO filter w (+ bias) (ReLU), or with w rotated 180 degrees and in and out
@@ -178,16 +181,14 @@ function winogradConv(ctx: WasmContext, m: number, x: number, w: number, flip: b
   const vBytes = tileWorkspaceBytes(t, chunk, g.cin), mBytes = tileWorkspaceBytes(t, chunk, g.cout);
   const aBytes = ((Math.ceil(chunk / mr) * mr * kcb * 4 + 63) & ~63) + 48 * 4 + 64;
   const v = ctx.threadSlices(vBytes, jobs, SLOT_V), mm = ctx.threadSlices(mBytes, jobs, SLOT_M);
-  // One range of tiles per thread, each with its own counter (winograd_fused_forward: a thread claims its own range
+  const aws = ctx.threadSlices(aBytes, jobs, SLOT_GEMM), sc = scratch(ctx);
+  // One range of tiles per thread, in whole micro-tile rows (winograd_fused_forward: a thread claims its own range
   // first, so it writes the same part of y every call).
-  const ranges = claimRanges.count > 0 ? claimRanges.count : jobs;
-  const aws = ctx.threadSlices(aBytes, jobs, SLOT_GEMM), counter = ctx.workspace(64 * ranges, SLOT_COUNTER);
-  const sc = scratch(ctx);
-  setRangeCounters(ctx, counter, ranges, Math.ceil(Math.ceil(tiles / ranges) / mr) * mr, tiles);
+  const { counter, ranges, home } = rangeCounters(ctx, jobs, tiles, SLOT_COUNTER, mr);
   const flags = (bias ? 1 : 0) | (relu ? 2 : 0);
   const args = Array.from({ length: jobs }, (_, i) => [m, x, up, y, bias, g.h, g.w, g.cin, g.cout, g.oh, g.ow, tilesH, tilesW, g.pad,
     tiles, chunk, v(i), mm(i), flags, sc(i), aws(i), kcb, mr, upPos, counter,
-    minClaim(chunk, mr, 4), i % ranges, ranges]);
+    minClaim(chunk, mr, 4), home(i), ranges]);
   timed('fused', () => ctx.pool.parallel('winograd_fused_forward', args));
 }
 
@@ -253,24 +254,19 @@ function winogradConvColBlocks(ctx: WasmContext, m: number, x: number, w: number
   const apPos = mPad * g.cin + 16;
   const ap = ctx.workspace(tt * apPos * 4 + 64, SLOT_U);
   const tJobs = tiles * g.cin * tt >= 1 << 15 ? Math.min(ctx.threads, Math.ceil(tiles / mr)) : 1;
-  const slivers = mPad / mr, tRanges = claimRanges.count > 0 ? claimRanges.count : tJobs;
-  const vs = ctx.threadSlices(vsBytes, tJobs, SLOT_V), sc = scratch(ctx), tCounter = ctx.workspace(64 * tRanges, SLOT_TRANSFORM_COUNTER);
-  setRangeCounters(ctx, tCounter, tRanges, Math.ceil(slivers / tRanges), slivers);
+  const vs = ctx.threadSlices(vsBytes, tJobs, SLOT_V), sc = scratch(ctx);
+  const tc = rangeCounters(ctx, tJobs, mPad / mr, SLOT_TRANSFORM_COUNTER);
   timed('input_transform', () => ctx.pool.parallel('winograd_colblock_input_packed', Array.from({ length: tJobs }, (_, i) =>
-    [m, x, ap, apPos, g.h, g.w, g.cin, tilesH, tilesW, g.pad, tiles, kcb, mr, vs(i), sc(i), tCounter,
-      i % tRanges, tRanges])));
+    [m, x, ap, apPos, g.h, g.w, g.cin, tilesH, tilesW, g.pad, tiles, kcb, mr, vs(i), sc(i), tc.counter, tc.home(i), tc.ranges])));
   const upPos = kcb * np + 16, mPos = mPad * np + 16;
   const bpBytes = (tt * upPos * 4 + 63) & ~63, mBytes = (tt * mPos * 4 + 63) & ~63, stageBytes = (kcb * 9 * np * 4 + 63) & ~63;
   const perThread = bpBytes + mBytes + stageBytes + 48 * 4 + 64;
-  const ranges = claimRanges.count > 0 ? claimRanges.count : jobs;
-  const ws = ctx.threadSlices(perThread, jobs, SLOT_PACKED_U), counter = ctx.workspace(64 * ranges, SLOT_COUNTER);
-  setRangeCounters(ctx, counter, ranges, Math.ceil(blocks / ranges), blocks);
+  const ws = ctx.threadSlices(perThread, jobs, SLOT_PACKED_U), { counter, ranges, home } = rangeCounters(ctx, jobs, blocks, SLOT_COUNTER);
   const flags = (bias ? 1 : 0) | (relu ? 2 : 0);
   const args = Array.from({ length: jobs }, (_, i) => {
     const bp = ws(i);
     return [m, ap, apPos, w, y, bias, g.oh, g.ow, g.cin, g.cout, tiles, tilesH, tilesW, nb, kcb, mr, bp, upPos, bp + bpBytes, mPos,
-      flags, sc(i), bp + bpBytes + mBytes + stageBytes, counter, blocks, bp + bpBytes + mBytes, flip ? 1 : 0, i % ranges,
-      ranges];
+      flags, sc(i), bp + bpBytes + mBytes + stageBytes, counter, blocks, bp + bpBytes + mBytes, flip ? 1 : 0, home(i), ranges];
   });
   timed('colblocks', () => ctx.pool.parallel('winograd_colblock_forward', args));
 }
@@ -325,8 +321,8 @@ function backwardFilterFused(ctx: WasmContext, m: number, x: number, dy: number,
   const bl = gemmBlocks(g.cin, g.cout, chunk, mr);
   const gBytes = (bl.bytes + 127) & ~63;
   // The dU_b, each written by the thread that claimed its block, apart as thread slices are (threadSlices).
-  const v = ctx.threadSlices(vBytes, jobs, SLOT_V), dm = ctx.threadSlices(mBytes, jobs, SLOT_M), dub = ctx.threadSlices(duBytes, blocks, SLOT_DU);
-  const du = dub(0), duStride = blocks > 1 ? dub(1) - du : duBytes;
+  const v = ctx.threadSlices(vBytes, jobs, SLOT_V), dm = ctx.threadSlices(mBytes, jobs, SLOT_M);
+  const dub = ctx.threadSlices(duBytes, blocks, SLOT_DU), du = dub(0), duStride = dub(1) - du;
   const gws = ctx.threadSlices(gBytes, jobs, SLOT_GEMM), counter = ctx.workspace(64 + 4 * starts.length, SLOT_COUNTER);
   const sc = scratch(ctx);
   ctx.i32[counter >> 2] = 0;
