@@ -83,10 +83,13 @@ export class CopyRunner {
 
   /**
    * Runs `body` while the copy worker serves `spec`. Each together() call starts the worker's copy, runs `run` (the
-   * same call) here as soon as the worker has started, and returns the longer of the two durations in ms. Between
-   * together() calls the worker sleeps, so `body` can time other calls in the same window.
+   * same call) here as soon as the worker has started, and returns the longer of the two durations in ms. Each
+   * otherAlone() call runs the worker's copy alone while this thread spins, so it runs on the other core than this
+   * thread, and returns its duration in ms. Between calls the worker sleeps, so `body` can time other calls in the
+   * same window.
    */
-  async serving<T>(spec: CopySpec, run: () => void, body: (together: () => number) => T | Promise<T>): Promise<T> {
+  async serving<T>(spec: CopySpec, run: () => void,
+    body: (together: () => number, otherAlone: () => number) => T | Promise<T>): Promise<T> {
     await Promise.race([this.api.prepare(spec), this.failed]);
     Atomics.store(this.i32, COPY_EXIT, 0);
     const serving = Promise.race([this.api.serve(this.go), this.failed]);
@@ -108,8 +111,19 @@ export class CopyRunner {
       }
       return Math.max(mine, this.f64[COPY_WORKER_MS]);
     };
+    const otherAlone = () => {
+      const seq = ++this.go;
+      Atomics.store(this.i32, COPY_GO, seq);
+      Atomics.notify(this.i32, COPY_GO);
+      // Spin, not wait: this thread keeps its core busy, so the worker's copy runs on the other one.
+      const deadline = performance.now() + 2 * WORKER_TIMEOUT_MS;
+      while (Atomics.load(this.i32, COPY_DONE) !== seq) {
+        if (performance.now() > deadline) throw new Error(`bench copy worker: ${specName(spec)} alone did not finish within ${2 * WORKER_TIMEOUT_MS} ms`);
+      }
+      return this.f64[COPY_WORKER_MS];
+    };
     try {
-      return await body(together);
+      return await body(together, otherAlone);
     } finally {
       Atomics.store(this.i32, COPY_EXIT, 1);
       Atomics.store(this.i32, COPY_GO, ++this.go);

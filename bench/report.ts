@@ -287,16 +287,21 @@ export function scalingRows(results: SuiteResult[]): string[][] {
   return rows.map((r) => {
     const x = r.extra!.speedup_vs_t1_alternated as number, barApplies = (SHAPE_CIN.get(r.shape) ?? 0) >= 64;
     const host = r.extra!.copies_ceiling as number | undefined, share = r.extra!.speedup_of_ceiling as number | undefined;
+    const cores = r.extra!.t1_other_core_ratio as number | undefined;
     return [r.kernel, r.shape, String(r.extra!.label ?? r.backend), `${r.extra!.speedup_t1_algo} / ${r.algo}`, fmtX(x),
       !barApplies ? 'n/a' : x > 2.05 ? 'noisy (> 2x on 2 threads: the host slowed the 1-thread calls)' : x >= 1.8 ? 'pass' : 'FAIL',
-      fmtX(host), share !== undefined ? `${Math.round(100 * share)}%` : host ? `${Math.round((100 * x) / host)}%` : '-'];
+      fmtX(host), share !== undefined ? `${Math.round(100 * share)}%` : host ? `${Math.round((100 * x) / host)}%` : '-',
+      cores !== undefined ? fmtX(cores) : '-'];
   });
 }
-/** The last two columns: the same 1-thread call as two independent copies at once against one alone, timed in each
+/** Columns 7 and 8: the same 1-thread call as two independent copies at once against one alone, timed in each
  *  round of the pairs (bench/copies.ts): what an evenly shared 2-thread split of that kernel could reach then; and
- *  the median over the rounds of each round's speed-up over its own ceiling (older rows: the ratio of the medians). */
+ *  the median over the rounds of each round's speed-up over its own ceiling (older rows: the ratio of the medians).
+ *  The last: the 1-thread call's time on the other core over its time on this thread's (median over the rounds;
+ *  the speed-up is taken against their mean), far from 1x where the host ran one core slower (older rows: '-'). */
 const SCALING_HEAD = ['kernel', 'shape', '2-thread series', 'algorithm 1 / 2 threads', 'speed-up (alternated calls)', '>=1.8x bar',
-  'ceiling: two 1-thread copies at once (same window)', 'speed-up / ceiling (median of the rounds\' own)'];
+  'ceiling: two 1-thread copies at once (same window)', 'speed-up / ceiling (median of the rounds\' own)',
+  '1-thread call: other core / this core'];
 const scalingMarkdown = (rows: string[][]) => [`| ${SCALING_HEAD.join(' | ')} |`, `|${SCALING_HEAD.map(() => '---').join('|')}|`,
   ...rows.map((c) => `| ${c.join(' | ')} |`)].join('\n');
 const scalingHtml = (rows: string[][]) => rows.length === 0 ? '<p>No alternated speed-ups in these results (conv suite on 1 and 2 threads).</p>'

@@ -47,6 +47,32 @@ test('CopyRunner: the worker computes what this thread computes (conv passes, GE
   }
 });
 
+test('CopyRunner.serving: otherAlone runs the worker\'s copy by itself, times it, and leaves its output; together still runs both', async () => {
+  const one = await WasmBackend.create({ threads: 1, build: 'relaxed', memoryMiB: 64 });
+  const copies = await CopyRunner.create('relaxed', 64);
+  const layer = LAYERS[0], pass = 'conv2d_forward', algo = 'winograd_f4x4';
+  const call = passCall(one, layer.shape, pass, algo, layerData(layer.shape));
+  try {
+    let ran = 0;
+    const times = await copies.serving({ conv: { layer, pass, algo } }, () => { ran++; call.issue(); }, (together, otherAlone) => {
+      const alone = [otherAlone(), otherAlone()];
+      const before = ran;
+      const both = together();
+      return { alone, both, here: ran - before };
+    });
+    assert.ok(times.alone.every((ms) => Number.isFinite(ms) && ms > 0 && ms < 5000), `otherAlone: ${times.alone}`);
+    assert.is(ran - times.here, 0, 'otherAlone must not run this thread\'s call');
+    assert.is(times.here, 1, 'together runs this thread\'s call once');
+    assert.ok(times.both > 0);
+    const mine = await one.read(call.out), theirs = await copies.output();
+    assert.ok(mine.length === theirs.length && mine.every((v, i) => Object.is(v, theirs[i])), 'the worker\'s output differs from this thread\'s');
+  } finally {
+    call.dispose();
+    await copies.dispose();
+    await one.dispose();
+  }
+});
+
 test('CopyRunner: a copy worker that cannot start fails the first call with its error, not a hang', async () => {
   const copies = await CopyRunner.create('relaxed', 1); // WasmBackend.create rejects memoryMiB below 16 in the worker
   try {
