@@ -3,12 +3,18 @@
 export const ALIGN = 64; // a cache line: keeps SIMD loads aligned and threads off each other's lines
 
 /** Bytes left unused after every workspace slot and between the per-thread slices of one (WasmContext.threadSlices).
- *  Two threads streaming through regions that sit closer than about 64 KB slow each other down: the hardware
- *  prefetchers of one core run into the other's region and pull its lines across. Measured on the column-blocked
- *  input transform (each thread rewrites its own 235 KB stage per claim; 128->256 8x8 data gradient, 2 threads,
- *  transform only): the second stage right after the first 0.29-0.32 ms, 4 KB after 0.31, 16 KB 0.29, 64 KB 0.26,
- *  128 KB to 40 MB 0.22-0.26, one thread alone 0.44-0.50. Mutable for the bench's A/B. */
-export const threadGap = { bytes: 128 << 10 };
+ *  Two threads streaming through regions that sit close together slow each other down: the hardware prefetchers of
+ *  one core run into the other's region and pull its lines across. Measured on the column-blocked input transform
+ *  (each thread rewrites its own 235 KB stage per claim; 128->256 8x8 data gradient, 2 threads, transform only):
+ *  the second stage right after the first 0.29-0.32 ms, 4 KB after 0.31, 16 KB 0.29, 64 KB 0.26, 128 KB to 40 MB
+ *  0.22-0.26, one thread alone 0.44-0.50. The fused filter gradient's per-thread V and dM (1.6 MB each for 64->64
+ *  224x224 F(6x6)) needed more: both threads each running all its tiles at once took 11% longer than one alone
+ *  with the slices 128 KB apart, 2.5% with them tens of MB apart. 1 MB against 128 KB, one gap per process, six
+ *  alternated pairs: that layer's 2-thread filter gradient 47.1-47.8 ms against 49.5-53.9 (all six faster); in one
+ *  process, alternated, 1.002-1.095x on seven 2-thread layer passes, none slower. Cost: about 28 MB more of the
+ *  memory reserved by the allocator for VGG-11's workspaces (477 -> 505 MB peak), 7-12 MB more RSS (gap pages are
+ *  never written). Mutable for the bench's A/B. */
+export const threadGap = { bytes: 1 << 20 };
 
 export interface Block { ptr: number; bytes: number }
 
