@@ -17,6 +17,7 @@
 // Vectorised over channels (f32x4), tails through partial lanes.
 import { gemm_f32, gemm_tail_rows4, gemm_tiles_column } from './gemm';
 import { ldv as ld, stv as st } from './lanes';
+import { claimInRange, rangeSize } from './winograd_fused';
 
 /** Nine positions pos bytes apart from dst get G w G^T of the 9 taps at src + t * tap (t = ky*3 + kx): n lanes
  *  read, sn lanes stored (zeros past n). */
@@ -277,15 +278,21 @@ export function map2x2_backward_data(dy: usize, w: usize, dx: usize, n: i32, cin
 
 /**
  * Filter gradient: dw = beta dw + G^T [(B^T x B)^T (A dY A^T)] G. The threads claim blocks of cb input channels
- * (rows of dU) off `counter`. dm: this thread's dM as in map2x2_backward_data; d: one block's D ([9][n][cb],
- * dPos apart); du: one block's dU rows ([9][cb][cout], duPos apart).
+ * (rows of dU and of dw) with claimInRange (`ranges` ranges, counters at counter + 64 r, this thread's own range
+ * `home` first): with the threads in step, the rows of dw they write at the same time lie half of dw apart, where
+ * claims off one counter put them one block apart (128 KB per tap for 64 channels of 512), close enough for the
+ * two cores' prefetchers to run into each other's. dm: this thread's dM as in map2x2_backward_data; d: one block's
+ * D ([9][n][cb], dPos apart); du: one block's dU rows ([9][cb][cout], duPos apart).
  */
 export function map2x2_backward_filter(x: usize, dy: usize, dw: usize, n: i32, cin: i32, cout: i32, cb: i32, counter: usize,
-  beta: f32, dm: usize, dmPos: i32, d: usize, dPos: i32, du: usize, duPos: i32, ws: usize, mcb: i32, kcb: i32, ncb: i32, mrS: i32): void {
+  beta: f32, dm: usize, dmPos: i32, d: usize, dPos: i32, du: usize, duPos: i32, ws: usize, mcb: i32, kcb: i32, ncb: i32, mrS: i32,
+  home: i32, ranges: i32): void {
   toPositions(dy, dm, n, cout, 0, cout, cout, dmPos, 1);
   const tap = <usize>cin * <usize>cout * 4, dup = <usize>duPos * 4;
-  for (let c0 = claim(counter, cb); c0 < cin; c0 = claim(counter, cb)) {
-    const nc = min(cb, cin - c0);
+  const blocks = (cin + cb - 1) / cb, per = rangeSize(blocks, ranges, 1);
+  for (let k = 0; k < ranges; k++) for (let b = claimInRange(counter, home, k, ranges, per, blocks); b >= 0;
+    b = claimInRange(counter, home, k, ranges, per, blocks)) {
+    const c0 = b * cb, nc = min(cb, cin - c0);
     toPositions(x, d, n, cin, c0, c0 + nc, nc, dPos, 0);
     for (let p = 0; p < 9; p++) {
       gemm_f32(d + <usize>p * <usize>dPos * 4, dm + <usize>p * <usize>dmPos * 4, du + <usize>p * dup, nc, cout, n, nc, cout, cout, 1, 0,

@@ -67,7 +67,7 @@ export function winograd_fused_filter_packed(m: i32, w: usize, up: usize, cin: i
  *  be shorter). The operators set the range counters with the same formula (rangeCounters in
  *  src/backends/wasm/ops/conv_winograd.ts). */
 // @ts-ignore: decorator
-@inline function rangeSize(total: i32, ranges: i32, align: i32): i32 {
+@inline export function rangeSize(total: i32, ranges: i32, align: i32): i32 {
   return ((total + ranges - 1) / ranges + align - 1) / align * align;
 }
 
@@ -77,7 +77,7 @@ export function winograd_fused_filter_packed(m: i32, w: usize, up: usize, cin: i
  *  threads keep in step, and their lines stay in its core's cache; one that falls behind leaves the rest of its
  *  range to the others. */
 // @ts-ignore: decorator
-@inline function claimInRange(counter: usize, home: i32, k: i32, ranges: i32, per: i32, total: i32): i32 {
+@inline export function claimInRange(counter: usize, home: i32, k: i32, ranges: i32, per: i32, total: i32): i32 {
   const r = (home + k) % ranges, i = atomic.add<i32>(counter + <usize>r * 64, 1);
   return i < min(total, (r + 1) * per) ? i : -1;
 }

@@ -1,10 +1,13 @@
 // The winograd_map2x2 forward's thread split (assembly/map2x2.ts map2x2_forward): 1, 2 (both builds) and 3
 // threads give bit-identical outputs on odd shapes and forced small blocks, repeatably, right against the reference.
+// The filter gradient's claimed blocks (map2x2_backward_filter): every range is claimed, also with more ranges
+// than threads, so every row of dw is written once, with the same bits on 1 and 2 threads.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Backend, ConvShape } from '../../src/backend.js';
 import { WasmBackend } from '../../src/backends/wasm/backend.js';
 import { map2x2Limits } from '../../src/backends/wasm/ops/conv_map2x2.js';
+import { claimRanges } from '../../src/backends/wasm/ops/conv_winograd.js';
 import { maxRelErr, randomArray, reference, upload } from '../backends.js';
 
 const S = (n: number, cin: number, cout: number): ConvShape => ({ n, h: 2, w: 2, cin, cout, kh: 3, kw: 3, stride: 1, pad: 1 });
@@ -55,6 +58,42 @@ test('map2x2 forward: 1 and 2 threads bit-identical, repeatable, and right (both
   } finally {
     Object.assign(map2x2Limits, saved);
     for (const be of backends) await be.dispose();
+  }
+});
+
+async function filterGrad(be: Backend, s: ConvShape, seed: number): Promise<Float32Array> {
+  const x = upload(be, randomArray(s.n * 4 * s.cin, seed)), dy = upload(be, randomArray(s.n * 4 * s.cout, seed + 1));
+  const dw = upload(be, randomArray(9 * s.cin * s.cout, seed + 2)); // beta 0: whatever was there must go
+  be.run('conv2d_backward_filter', { x, dy, dw, shape: s, algo: be === reference ? 'im2col_gemm' : 'winograd_map2x2', beta: 0 });
+  const out = await be.read(dw);
+  for (const b of [x, dy, dw]) be.free(b);
+  return out;
+}
+
+test('map2x2 filter gradient: 1, 2 or 3 claim ranges on 1 and 2 threads, every block of input channels done once', async () => {
+  const saved = { ...map2x2Limits }, savedRanges = claimRanges.count;
+  const [t1, t2] = [await WasmBackend.create({ threads: 1, memoryMiB: 64 }), await WasmBackend.create({ threads: 2, memoryMiB: 64 })];
+  try {
+    // Blocks of 8 input channels (blockBytes 1): 5 to 12 blocks per shape, cut into ranges of uneven length.
+    Object.assign(map2x2Limits, { parallelMinMacs: 0, blockBytes: 1 });
+    for (const [i, s] of [S(3, 40, 19), S(5, 96, 24), S(2, 37, 8)].entries()) {
+      const want = await filterGrad(reference, s, 30 + i);
+      let first: Float32Array | undefined;
+      for (const ranges of [0, 1, 3]) {
+        claimRanges.count = ranges;
+        for (const be of [t1, t2]) {
+          const got = await filterGrad(be, s, 30 + i), tag = `${s.cin}->${s.cout} ranges ${ranges} ${be.threads} thread(s)`;
+          const e = maxRelErr(got, want);
+          assert.ok(e < 3e-5, `${tag}: rel err ${e} against im2col on the reference`);
+          first ??= got;
+          assert.is(got.findIndex((v, j) => !Object.is(v, first![j])), -1, `${tag}: bits differ from 1 thread, one range`);
+        }
+      }
+    }
+  } finally {
+    Object.assign(map2x2Limits, saved);
+    claimRanges.count = savedRanges;
+    await t1.dispose(); await t2.dispose();
   }
 });
 

@@ -8,6 +8,7 @@ import { type ConvShape } from '../../../backend.js';
 import type { WasmContext } from '../context.js';
 import { timed } from './conv_im2col.js';
 import { GEMM_NR, gemmBlocks, gemmMr } from './gemm.js';
+import { rangeCounters } from './conv_winograd.js';
 
 /** Per-thread workspaces: conv owns slots 0..9 (no other conv pass runs inside this one). */
 const SLOT_FULL = 0, SLOT_BLOCK = 1, SLOT_OUT = 2, SLOT_GEMM = 3, SLOT_COUNTER = 4;
@@ -17,10 +18,12 @@ const SLOT_FULL = 0, SLOT_BLOCK = 1, SLOT_OUT = 2, SLOT_GEMM = 3, SLOT_COUNTER =
  *  per depth half), 2 threads, alternated in one process against steps of 56 (5 per half): 2-3% faster; 40
  *  and 48 within 1.5%; 128 4-5% and 256 16% slower, 28 12% (1 thread: 256 7% slower, the others within 2%).
  *  parallelMinMacs: below this many multiply-adds a pass runs on one thread. filterGradDiv: the filter gradient's
- *  blocks per thread (each claims a 1/div of its share at a time): 2 against 4, 2 threads, alternated in one
- *  process, 1.7-2.8% faster on 512->512 batch 32 (three runs), 2.3% on batch 64 and on 256->512. Mutable so tests
- *  can force many blocks, short depth steps and the 2-thread split on small shapes. */
-export const map2x2Limits = { blockBytes: 16 << 20, forwardBlockBytes: 9 * 4 * 512 * 64, parallelMinMacs: 1 << 20, filterGradDiv: 2 };
+ *  blocks per thread (each claims a 1/div of its share at a time, from its own range first). 512->512 batch 32,
+ *  2 threads: with the host running one core 30% slower, 4 blocks per thread ran 10-16% faster than 2 (alternated in
+ *  one process, five runs); with both cores at the same speed 2 were 2-4% faster (1.88-1.90x against 1.83-1.86x
+ *  over 1 thread, separate processes). The host slows a core often enough that balance wins. Mutable so tests can
+ *  force many blocks, short depth steps and the 2-thread split on small shapes. */
+export const map2x2Limits = { blockBytes: 16 << 20, forwardBlockBytes: 9 * 4 * 512 * 64, parallelMinMacs: 1 << 20, filterGradDiv: 4 };
 
 /** Positions padded 16 floats apart so the 9 streams of a transform do not alias in cache. */
 const padStride = (elems: number) => elems + 16;
@@ -87,13 +90,15 @@ export function backwardDataMap2x2(ctx: WasmContext, dy: number, w: number, dx: 
     [dy, w, dx, s.n, s.cin, s.cout, cb, counter, dm(t), dmPos, u(t), uPos, dd(t), ddPos, ws(t), bl.mcb, bl.kcb, bl.ncb, mr])));
 }
 
-/** dw = beta dw + G^T (D^T dM) G; threads claim blocks of input channels (rows of dU). */
+/** dw = beta dw + G^T (D^T dM) G; threads claim blocks of input channels (rows of dU), their own range first. */
 export function backwardFilterMap2x2(ctx: WasmContext, x: number, dy: number, dw: number, s: ConvShape, beta: number): void {
-  const { jobs, cb, counter } = plan(ctx, s, s.cin, s.cout, map2x2Limits.filterGradDiv);
+  const { jobs, cb } = plan(ctx, s, s.cin, s.cout, map2x2Limits.filterGradDiv);
+  const { counter, ranges, home } = rangeCounters(ctx, jobs, Math.ceil(s.cin / cb), SLOT_COUNTER);
   const mr = gemmMr(ctx), bl = gemmBlocks(cb, s.cout, s.n, mr);
   const dmPos = padStride(s.n * s.cout), dPos = padStride(s.n * cb), duPos = padStride(cb * s.cout);
   const dm = ctx.threadSlices(bytes(9 * dmPos), jobs, SLOT_FULL), d = ctx.threadSlices(bytes(9 * dPos), jobs, SLOT_BLOCK);
   const du = ctx.threadSlices(bytes(9 * duPos), jobs, SLOT_OUT), ws = ctx.threadSlices(bl.bytes, jobs, SLOT_GEMM);
   timed('fused', () => ctx.pool.parallel('map2x2_backward_filter', each(jobs, (t) =>
-    [x, dy, dw, s.n, s.cin, s.cout, cb, counter, beta, dm(t), dmPos, d(t), dPos, du(t), duPos, ws(t), bl.mcb, bl.kcb, bl.ncb, mr])));
+    [x, dy, dw, s.n, s.cin, s.cout, cb, counter, beta, dm(t), dmPos, d(t), dPos, du(t), duPos, ws(t), bl.mcb, bl.kcb, bl.ncb, mr,
+      home(t), ranges])));
 }

@@ -150,7 +150,7 @@ export const claimRanges = { count: 0 };
 /** The claim counters of `items` cut into claimRanges.count ranges (0: one per job) of whole multiples of `align`
  *  (rangeSize in assembly/winograd_fused.ts: the kernels derive the same ranges), 64 bytes apart in workspace `slot`,
  *  each set to its range's first item; `home(i)` is job i's own range. */
-function rangeCounters(ctx: WasmContext, jobs: number, items: number, slot: number, align = 1) {
+export function rangeCounters(ctx: WasmContext, jobs: number, items: number, slot: number, align = 1) {
   const ranges = claimRanges.count > 0 ? claimRanges.count : jobs;
   const per = Math.ceil(Math.ceil(items / ranges) / align) * align, counter = ctx.workspace(64 * ranges, slot);
   for (let r = 0; r < ranges; r++) ctx.i32[(counter >> 2) + 16 * r] = Math.min(items, r * per);
