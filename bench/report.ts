@@ -298,7 +298,8 @@ export function scalingRows(results: SuiteResult[]): string[][] {
  *  round of the pairs (bench/copies.ts): what an evenly shared 2-thread split of that kernel could reach then; and
  *  the median over the rounds of each round's speed-up over its own ceiling (older rows: the ratio of the medians).
  *  The last: the 1-thread call's time on the other core over its time on this thread's (median over the rounds;
- *  the speed-up is taken against their mean), far from 1x where the host ran one core slower (older rows: '-'). */
+ *  the speed-up is taken against the time at their mean speed), far from 1x where the host ran one core slower
+ *  (older rows: '-'). */
 const SCALING_HEAD = ['kernel', 'shape', '2-thread series', 'algorithm 1 / 2 threads', 'speed-up (alternated calls)', '>=1.8x bar',
   'ceiling: two 1-thread copies at once (same window)', 'speed-up / ceiling (median of the rounds\' own)',
   '1-thread call: other core / this core'];

@@ -130,11 +130,10 @@ export function passCall(be: Backend, s: ConvShape, pass: Pass, algo: ConvAlgo, 
  * after other layers'. Run the other way round, the 1-thread call came right after the two copies, which had
  * just run it on the same backend, and found its data still cached: the 128->256 8x8 data gradient read
  * 1.75-1.78x with the 1-thread call warmed that way against 1.81-1.85x with both calls cold (same process, two
- * runs each). The 1-thread time of a round is the mean of the call on this thread and of the copy worker's call
- * alone while this thread spins, which puts it on the other core: the host at times runs one vCPU 20% slower than
- * the other, and a 1-thread time from the slow core alone read the 64->64 224x224 forward at 2.37x (share of the
- * ceiling 117%), from the fast core alone it would read low. Against the mean of the two cores a split that
- * shares its work perfectly reads 2x.
+ * runs each). The 1-thread time of a round is that at the mean speed of two cores: of the call on this thread
+ * and of the copy worker's call alone while this thread spins, which puts it on the other core. The host at times
+ * runs one vCPU 20-50% slower than the other, and a 1-thread time from the slow core alone read the 64->64 224x224
+ * forward at 2.37x (share of the ceiling 117%); from the fast core alone it would read low.
  */
 async function alternatedSpeedup(one: BenchBackend, two: BenchBackend, layer: ConvLayerShape, pass: Pass, algo1: ConvAlgo, algo2: ConvAlgo,
   pairs: number, copies: CopyRunner): Promise<{ ratio: number; ratios: number[]; ceiling: number; ofCeiling: number; cores: number }> {
@@ -151,7 +150,10 @@ async function alternatedSpeedup(one: BenchBackend, two: BenchBackend, layer: Co
         if (pool) wake(pool);
         let t = performance.now(); await b.run(); const split = performance.now() - t;
         t = performance.now(); await a.run(); const here = performance.now() - t;
-        const there = otherAlone(), alone = (here + there) / 2;
+        // The time at the two cores' mean speed (the harmonic mean of the times): against it a split that shares its
+        // work perfectly reads 2x however much slower the host runs one core (against the arithmetic mean it would read
+        // more: 2.08x with one core 1.5x slower).
+        const there = otherAlone(), alone = (2 * here * there) / (here + there);
         const both = together();
         ratios.push(alone / split); ceilings.push((2 * alone) / both); shares.push(both / (2 * split)); cores.push(there / here);
       }
