@@ -19,11 +19,11 @@ const SLOT_FULL = 0, SLOT_BLOCK = 1, SLOT_OUT = 2, SLOT_GEMM = 3, SLOT_COUNTER =
  *  and 48 within 1.5%; 128 4-5% and 256 16% slower, 28 12% (1 thread: 256 7% slower, the others within 2%).
  *  parallelMinMacs: below this many multiply-adds a pass runs on one thread. filterGradDiv: the filter gradient's
  *  blocks per thread (each claims a 1/div of its share at a time, from its own range first). 512->512 batch 32,
- *  2 threads: with the host running one core 30% slower, 4 blocks per thread ran 10-16% faster than 2 (alternated in
- *  one process, five runs); with both cores at the same speed 2 were 2-4% faster (1.88-1.90x against 1.83-1.86x
- *  over 1 thread, separate processes). The host slows a core often enough that balance wins. Mutable so tests can
- *  force many blocks, short depth steps and the 2-thread split on small shapes. */
-export const map2x2Limits = { blockBytes: 16 << 20, forwardBlockBytes: 9 * 4 * 512 * 64, parallelMinMacs: 1 << 20, filterGradDiv: 4 };
+ *  2 threads, both cores at the same speed: 2 blocks per thread 2-4% faster than 4 (1.88-1.90x over 1 thread
+ *  against 1.83-1.86x, separate processes; the bench read 4 at 1.74x); with the host running one core 30% slower,
+ *  4 ran 10-16% faster than 2 (alternated in one process). Mutable so tests can force many blocks, short depth
+ *  steps and the 2-thread split on small shapes. */
+export const map2x2Limits = { blockBytes: 16 << 20, forwardBlockBytes: 9 * 4 * 512 * 64, parallelMinMacs: 1 << 20, filterGradDiv: 2 };
 
 /** Positions padded 16 floats apart so the 9 streams of a transform do not alias in cache. */
 const padStride = (elems: number) => elems + 16;
