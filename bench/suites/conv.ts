@@ -162,6 +162,9 @@ async function alternatedSpeedup(one: BenchBackend, two: BenchBackend, layer: Co
   } finally { a.dispose(); b.dispose(); }
 }
 
+/** Rounds of the alternated speed-up in a full run. */
+const SPEEDUP_ROUNDS = 15;
+
 /** An empty parallel call: the pool's workers polling again, not asleep (see alternatedSpeedup). */
 const wake = (pool: ThreadPool) => pool.parallel('runtime_atomic_add', Array.from({ length: pool.threads }, () => [0, 0, 0]));
 
@@ -199,7 +202,9 @@ async function runSuite(ctx: SuiteContext, runners: CopyRunners): Promise<BenchR
           .sort((x, y) => x.median_ms - y.median_ms)[0];
         const r1 = best(one), r2 = best(two);
         if (!r1 || !r2) continue;
-        const sp = await alternatedSpeedup(one, two, layer, pass, r1.algo as ConvAlgo, r2.algo as ConvAlgo, ctx.quick ? 5 : 9, copies);
+        // Rounds: a full run takes 15 (with 9, a row's median moved by about +-0.05x between runs, enough to put one of
+        // the 27 rows under 1.8x in every other run while its runs read 1.84-1.99x); --quick takes 5.
+        const sp = await alternatedSpeedup(one, two, layer, pass, r1.algo as ConvAlgo, r2.algo as ConvAlgo, ctx.quick ? 5 : SPEEDUP_ROUNDS, copies);
         r2.extra = { ...r2.extra, speedup_vs_t1_alternated: sp.ratio, speedup_ratios: sp.ratios, speedup_t1_algo: r1.algo, copies_ceiling: sp.ceiling,
           speedup_of_ceiling: sp.ofCeiling, t1_other_core_ratio: sp.cores };
         ctx.log(`conv ${layer.id} ${pass} ${two.label} vs ${one.label}: ${sp.ratio.toFixed(2)}x (median of ${sp.ratios.length} alternated pairs, ` +
