@@ -93,10 +93,15 @@ export class CopyRunner {
     await Promise.race([this.api.prepare(spec), this.failed]);
     Atomics.store(this.i32, COPY_EXIT, 0);
     const serving = Promise.race([this.api.serve(this.go), this.failed]);
-    const together = () => {
+    /** Wakes the worker for its next run (or, with COPY_EXIT set, to leave serve()); returns the run's sequence number. */
+    const go = () => {
       const seq = ++this.go;
       Atomics.store(this.i32, COPY_GO, seq);
       Atomics.notify(this.i32, COPY_GO);
+      return seq;
+    };
+    const together = () => {
+      const seq = go();
       // Start only once the worker has woken up, so the two calls overlap from their first instruction.
       const deadline = performance.now() + WORKER_TIMEOUT_MS;
       while (Atomics.load(this.i32, COPY_STARTED) !== seq) { // spin: a wake-up takes 50-250 us
@@ -112,9 +117,7 @@ export class CopyRunner {
       return Math.max(mine, this.f64[COPY_WORKER_MS]);
     };
     const otherAlone = () => {
-      const seq = ++this.go;
-      Atomics.store(this.i32, COPY_GO, seq);
-      Atomics.notify(this.i32, COPY_GO);
+      const seq = go();
       // Spin, not wait: this thread keeps its core busy, so the worker's copy runs on the other one.
       const deadline = performance.now() + 2 * WORKER_TIMEOUT_MS;
       while (Atomics.load(this.i32, COPY_DONE) !== seq) {
@@ -126,8 +129,7 @@ export class CopyRunner {
       return await body(together, otherAlone);
     } finally {
       Atomics.store(this.i32, COPY_EXIT, 1);
-      Atomics.store(this.i32, COPY_GO, ++this.go);
-      Atomics.notify(this.i32, COPY_GO);
+      go();
       await serving;
     }
   }

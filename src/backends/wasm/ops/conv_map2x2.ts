@@ -29,16 +29,14 @@ export const map2x2Limits = { blockBytes: 16 << 20, forwardBlockBytes: 9 * 4 * 5
 const padStride = (elems: number) => elems + 16;
 const bytes = (floats: number) => ((floats * 4 + 63) & ~63) + 64;
 
-/** Threads for a pass, the column block they claim (whole 8-column GEMM slivers: all columns on 1 thread, a
+/** Threads for a pass and the column block they claim (whole 8-column GEMM slivers: all columns on 1 thread, a
  *  1/div of a thread's share on more, at most what keeps a block's [9][filterRows][cb] filter under
- *  map2x2Limits.blockBytes) and the zeroed claim counter. */
-function plan(ctx: WasmContext, s: ConvShape, cols: number, filterRows: number, div: number) {
-  const jobs = 9 * s.n * s.cin * s.cout >= map2x2Limits.parallelMinMacs ? Math.min(ctx.threads, Math.ceil(cols / GEMM_NR)) : 1;
+ *  map2x2Limits.blockBytes). */
+function plan(s: ConvShape, threads: number, cols: number, filterRows: number, div: number) {
+  const jobs = 9 * s.n * s.cin * s.cout >= map2x2Limits.parallelMinMacs ? Math.min(threads, Math.ceil(cols / GEMM_NR)) : 1;
   const share = jobs === 1 ? cols : Math.ceil(cols / (div * jobs) / GEMM_NR) * GEMM_NR;
   const fit = Math.floor(map2x2Limits.blockBytes / (9 * filterRows * 4) / GEMM_NR) * GEMM_NR;
-  const counter = ctx.workspace(64, SLOT_COUNTER);
-  ctx.i32[counter >> 2] = 0;
-  return { jobs, cb: Math.max(GEMM_NR, Math.min(share, fit)), counter };
+  return { jobs, cb: Math.max(GEMM_NR, Math.min(share, fit)) };
 }
 
 const each = (jobs: number, args: (t: number) => number[]) => Array.from({ length: jobs }, (_, t) => args(t));
@@ -81,7 +79,8 @@ export function forwardMap2x2(ctx: WasmContext, x: number, w: number, bias: numb
 
 /** dx = B (dM U^T) B^T with dM = A dY A^T; threads claim blocks of input channels. */
 export function backwardDataMap2x2(ctx: WasmContext, dy: number, w: number, dx: number, s: ConvShape): void {
-  const { jobs, cb, counter } = plan(ctx, s, s.cin, s.cout, 4);
+  const { jobs, cb } = plan(s, ctx.threads, s.cin, s.cout, 4), counter = ctx.workspace(64, SLOT_COUNTER);
+  ctx.i32[counter >> 2] = 0;
   const mr = gemmMr(ctx), bl = gemmBlocks(s.n, cb, s.cout, mr);
   const dmPos = padStride(s.n * s.cout), uPos = padStride(cb * s.cout), ddPos = padStride(s.n * cb);
   const dm = ctx.threadSlices(bytes(9 * dmPos), jobs, SLOT_FULL), u = ctx.threadSlices(bytes(9 * uPos), jobs, SLOT_BLOCK);
@@ -92,7 +91,7 @@ export function backwardDataMap2x2(ctx: WasmContext, dy: number, w: number, dx: 
 
 /** dw = beta dw + G^T (D^T dM) G; threads claim blocks of input channels (rows of dU), their own range first. */
 export function backwardFilterMap2x2(ctx: WasmContext, x: number, dy: number, dw: number, s: ConvShape, beta: number): void {
-  const { jobs, cb } = plan(ctx, s, s.cin, s.cout, map2x2Limits.filterGradDiv);
+  const { jobs, cb } = plan(s, ctx.threads, s.cin, s.cout, map2x2Limits.filterGradDiv);
   const { counter, ranges, home } = rangeCounters(ctx, jobs, Math.ceil(s.cin / cb), SLOT_COUNTER);
   const mr = gemmMr(ctx), bl = gemmBlocks(cb, s.cout, s.n, mr);
   const dmPos = padStride(s.n * s.cout), dPos = padStride(s.n * cb), duPos = padStride(cb * s.cout);
