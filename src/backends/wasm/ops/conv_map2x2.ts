@@ -14,16 +14,19 @@ import { rangeCounters } from './conv_winograd.js';
 const SLOT_FULL = 0, SLOT_BLOCK = 1, SLOT_OUT = 2, SLOT_GEMM = 3, SLOT_COUNTER = 4;
 /** blockBytes: most bytes of a column block of U or dU ([9][cb][rows]), a bound on the workspace of wide layers;
  *  forwardBlockBytes: most bytes of the forward's depth step of U over all output channels ([9][kb][cout]),
- *  transformed and multiplied while it is (mostly) in the 1 MB L2. 512->512 batch 32 (1.125 MB: 4 steps of 64
- *  per depth half), 2 threads, alternated in one process against steps of 56 (5 per half): 2-3% faster; 40
- *  and 48 within 1.5%; 128 4-5% and 256 16% slower, 28 12% (1 thread: 256 7% slower, the others within 2%).
+ *  transformed and multiplied while it is in L2. 512->512 batch 32: steps of 16 (288 KB). With caches warm
+ *  (back-to-back calls) steps of 64 had read 2-3% faster than 56 and 40-48 within 1.5%; but a call in a training
+ *  step, or in the bench's speed-up rounds, starts after other layers have evicted its workspaces, and there the
+ *  2-thread call with steps of 64 ran 2.48-2.53 ms against 2.15-2.21 with 16 (1 thread: 3.9-4.1 ms either way;
+ *  the bench's round order, steps alternated per round in one process and in separate processes): a step's U
+ *  written cold costs more than shorter GEMM depths do. 8 was slower again (2.65 ms), 24 and 32 in between.
  *  parallelMinMacs: below this many multiply-adds a pass runs on one thread. filterGradDiv: the filter gradient's
  *  blocks per thread (each claims a 1/div of its share at a time, from its own range first). 512->512 batch 32,
- *  2 threads, both cores at the same speed: 2 blocks per thread 2-4% faster than 4 (1.88-1.90x over 1 thread
- *  against 1.83-1.86x, separate processes; the bench read 4 at 1.74x); with the host running one core 30% slower,
- *  4 ran 10-16% faster than 2 (alternated in one process). Mutable so tests can force many blocks, short depth
- *  steps and the 2-thread split on small shapes. */
-export const map2x2Limits = { blockBytes: 16 << 20, forwardBlockBytes: 9 * 4 * 512 * 64, parallelMinMacs: 1 << 20, filterGradDiv: 2 };
+ *  2 threads, calls started cold as above, both cores at the same speed: 4 blocks per thread 1.87-1.88x over 1
+ *  thread against 1.65-1.75x with 2 (separate processes, twice each; alternated per round in one process, 1.81-1.88
+ *  against 1.54-1.57, 3 at 1.81, 8 at 1.74). Warm, 2 had read 2-4% faster than 4. Mutable so tests can force many
+ *  blocks, short depth steps and the 2-thread split on small shapes. */
+export const map2x2Limits = { blockBytes: 16 << 20, forwardBlockBytes: 9 * 4 * 512 * 16, parallelMinMacs: 1 << 20, filterGradDiv: 4 };
 
 /** Positions padded 16 floats apart so the 9 streams of a transform do not alias in cache. */
 const padStride = (elems: number) => elems + 16;
