@@ -86,10 +86,11 @@ export function winograd_fused_filter_packed(m: i32, w: usize, up: usize, cin: i
  *  B already packed (up), gemm_macro over the micro-tiles. V[p] starts
  *  p*vPos floats into v with rows (tiles) lda apart; M[p] p*mPos floats into mm with rows ldc apart. */
 function chunkGemm(v: usize, up: usize, mm: usize, positions: i32, cnt: i32, cin: i32, cout: i32, vPos: i32, lda: i32, upPos: i32,
-  mPos: i32, ldc: i32, kcb: i32, mrS: i32, aws: usize, tmp: usize): void {
+  mPos: i32, ldc: i32, kcb: i32, mrS: i32, aws: usize, tmp: usize, pShift: i32): void {
   const np = ncPad(cout);
   const ldcb = <usize>ldc * 4;
-  for (let p = 0; p < positions; p++) {
+  for (let q = 0; q < positions; q++) {
+    const p = q + pShift < positions ? q + pShift : q + pShift - positions;
     const a = v + <usize>p * <usize>vPos * 4, c = mm + <usize>p * <usize>mPos * 4, bp = up + <usize>p * <usize>upPos * 4;
     for (let pc = 0; pc < cin; pc += kcb) {
       const kc = min(kcb, cin - pc);
@@ -145,11 +146,12 @@ function chunkGemm(v: usize, up: usize, mm: usize, positions: i32, cnt: i32, cin
  * the call before. v and mm are this thread's tile workspaces, tile-major: tile i of a run at i * tileStride(T*T, c)
  * floats, its positions pos4(c) floats apart (see tileStride for why), plus slack for full-vector loads past a
  * channel tail; aws holds the packed A block (roundUp(chunk, mrS) x kcb floats) followed by 48 floats of edge-tile
- * scratch.
+ * scratch. pShift: the position this thread's tile GEMMs start at, as in winograd_colblock_forward (the transformed
+ * filter up is the operand all threads share here).
  */
 export function winograd_fused_forward(m: i32, x: usize, up: usize, y: usize, bias: usize, h: i32, w: i32, cin: i32, cout: i32,
   oh: i32, ow: i32, tilesH: i32, tilesW: i32, pad: i32, tiles: i32, chunk: i32, v: usize, mm: usize, flags: i32,
-  scratch: usize, aws: usize, kcb: i32, mrS: i32, upPos: i32, counter: usize, minChunk: i32, home: i32, ranges: i32): void {
+  scratch: usize, aws: usize, kcb: i32, mrS: i32, upPos: i32, counter: usize, minChunk: i32, home: i32, ranges: i32, pShift: i32): void {
   const t = m + 2, tt = t * t;
   const tmp = aws + ((<usize>(((chunk + mrS - 1) / mrS) * mrS) * <usize>kcb * 4 + 63) & ~<usize>63);
   const tileV = tileStride(tt, cin), tileM = tileStride(tt, cout), vPos = pos4(cin), mPos = pos4(cout);
@@ -161,7 +163,7 @@ export function winograd_fused_forward(m: i32, x: usize, up: usize, y: usize, bi
       if (c0 >= end) break;
       const cnt = claimSize(c0, end, chunk, minChunk, mrS), c1 = c0 + cnt;
       for (let i = c0; i < c1; i++) inputTransform(m, x, v + <usize>(i - c0) * <usize>tileV * 4, h, w, cin, tilesH, tilesW, pad, i, i + 1, i, vPos, scratch);
-      chunkGemm(v, up, mm, tt, cnt, cin, cout, vPos, tileV, upPos, mPos, tileM, kcb, mrS, aws, tmp);
+      chunkGemm(v, up, mm, tt, cnt, cin, cout, vPos, tileV, upPos, mPos, tileM, kcb, mrS, aws, tmp, pShift);
       for (let i = c0; i < c1; i++) {
         outputTransformCols(m, mm + <usize>(i - c0) * <usize>tileM * 4, cout, y, bias, oh, ow, cout, cout, tilesH, tilesW, i, i + 1, mPos, flags, scratch);
       }
@@ -310,11 +312,13 @@ export function winograd_colblock_input_packed(m: i32, x: usize, ap: usize, apPo
  * transformed filter never leaves the cache and is packed by no one else; each channel is computed by one thread in
  * a fixed order, so y does not depend on timing. bp: T*T positions of one k-block (kcb x roundUp(nb, 8) floats,
  * upPos floats apart); tmp: 48 floats of edge scratch; stage: kcb * 9 * roundUp(nb, 8) floats for the filter
- * transform's staging of w.
+ * transform's staging of w. pShift: the position this thread's tile GEMMs start at (then on round, wrapping), so two
+ * threads read different positions of the shared V at a time (positionSkew in src/backends/wasm/ops/conv_winograd.ts).
  */
 export function winograd_colblock_forward(m: i32, ap: usize, apPos: i32, w: usize, y: usize, bias: usize, oh: i32, ow: i32,
   cin: i32, cout: i32, tiles: i32, tilesH: i32, tilesW: i32, nb: i32, kcb: i32, mrS: i32, bp: usize, upPos: i32, mm: usize,
-  mPos: i32, flags: i32, scratch: usize, tmp: usize, counter: usize, blocks: i32, stage: usize, flip: i32, home: i32, ranges: i32): void {
+  mPos: i32, flags: i32, scratch: usize, tmp: usize, counter: usize, blocks: i32, stage: usize, flip: i32, home: i32, ranges: i32,
+  pShift: i32): void {
   const tt = (m + 2) * (m + 2);
   const mPad = (tiles + mrS - 1) / mrS * mrS, per = rangeSize(blocks, ranges, 1);
   for (let k = 0; k < ranges; k++) {
@@ -325,7 +329,8 @@ export function winograd_colblock_forward(m: i32, ap: usize, apPos: i32, w: usiz
       for (let pc = 0; pc < cin; pc += kcb) {
         const kc = min(kcb, cin - pc);
         filterTransformPacked(m, w, bp - <usize>pc * <usize>np * 4, cin, cout, co0, co1, pc, pc + kc, kcb, upPos, stage, flip);
-        for (let p = 0; p < tt; p++) {
+        for (let q = 0; q < tt; q++) {
+          const p = q + pShift < tt ? q + pShift : q + pShift - tt;
           colblockGemm(ap + (<usize>p * <usize>apPos + <usize>pc * <usize>mPad) * 4, bp + <usize>p * <usize>upPos * 4, kc, tiles, np,
             mm + <usize>p * <usize>mPos * 4, mrS, pc == 0 ? 0 : 1, tmp);
         }

@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { type ConvAlgo, type ConvShape, convOutSize } from '../../src/backend.js';
 import type { Backend } from '../../src/backend.js';
 import { convLimits, convPhases } from '../../src/backends/wasm/ops/conv_im2col.js';
-import { claimRanges, winogradColBlock } from '../../src/backends/wasm/ops/conv_winograd.js';
+import { claimRanges, positionSkew, winogradColBlock } from '../../src/backends/wasm/ops/conv_winograd.js';
 import { gemmTuning } from '../../src/backends/wasm/ops/gemm.js';
 import { WasmBackend } from '../../src/backends/wasm/backend.js';
 import { backendsUnderTest, maxRelErr, randomArray, reference, upload } from '../backends.js';
@@ -72,6 +72,10 @@ test('column-blocked Winograd forward and data gradient match the reference and 
           gemmTuning.kc = kc;
           winogradColBlock.maxVBytes = 1 << 30;
           convPhases.enabled = true;
+          // The threads' skewed position order (positionSkew) changes no bits: the same passes with every thread from 0.
+          positionSkew.on = false;
+          const unskewed = await passes(backend, s, algo, seed, fused);
+          positionSkew.on = true;
           paths.length = 0;
           const got = await passes(backend, s, algo, seed, fused);
           winogradColBlock.maxVBytes = 0;
@@ -82,6 +86,7 @@ test('column-blocked Winograd forward and data gradient match the reference and 
           seed += 7;
           ['y', 'dx'].forEach((name, i) => {
             const what = `${label} ${algo} ${name} nb ${nb} kc ${kc} ${fused ? 'bias+relu, 3 claim ranges ' : ''}${JSON.stringify(s)}`;
+            assert.ok(got[i].every((v, j) => Object.is(v, unskewed[i][j])), `${what}: positions from 0 on every thread changed bits`);
             const e = maxRelErr(got[i], want[i]);
             assert.ok(e < TOL[algo]!, `${what}: rel err ${e} against the reference`);
             const ep = maxRelErr(got[i], phased[i]);
@@ -101,6 +106,7 @@ test('column-blocked Winograd forward and data gradient match the reference and 
     Object.assign(winogradColBlock, saved.cb);
     Object.assign(claimRanges, saved.ranges);
     gemmTuning.kc = saved.kc;
+    positionSkew.on = true;
   }
 });
 

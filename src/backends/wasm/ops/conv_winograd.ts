@@ -188,7 +188,7 @@ function winogradConv(ctx: WasmContext, m: number, x: number, w: number, flip: b
   const flags = (bias ? 1 : 0) | (relu ? 2 : 0);
   const args = Array.from({ length: jobs }, (_, i) => [m, x, up, y, bias, g.h, g.w, g.cin, g.cout, g.oh, g.ow, tilesH, tilesW, g.pad,
     tiles, chunk, v(i), mm(i), flags, sc(i), aws(i), kcb, mr, upPos, counter,
-    minClaim(chunk, mr, 4), home(i), ranges]);
+    minClaim(chunk, mr, 4), home(i), ranges, skewStart(home(i), ranges, t * t)]);
   timed('fused', () => ctx.pool.parallel('winograd_fused_forward', args));
 }
 
@@ -224,6 +224,22 @@ function phasedFilterFlipped(ctx: WasmContext, m: number, w: number, g: Geometry
  *  10.9 -> 8.6 ms (series). 16 channels per block ran 2-5% faster than 32 (2 threads: finer shares), 64 and 24
  *  (a partial 8-column sliver pair) slower. */
 export const winogradColBlock = { nb: 16, kc: 256, maxVBytes: 16 << 20 };
+
+/** Whether the threads of the column-blocked passes and of the fused forward walk the T*T positions of their tile
+ *  GEMMs each from its own start (thread `home` from position home * T*T / ranges, wrapping), not all from 0. Every
+ *  thread reads the same packed operand (V in the column-blocked passes, the transformed filter in the fused
+ *  forward), and two cores reading the same lines at the same moment ran slower than each reading its own copy:
+ *  128->256 8x8 F(4x4) data gradient, 2 threads, the 'colblocks' phase with the second thread given a private copy
+ *  of V ran 3.22 ms against 3.66 (calls started cold; 3.18 against 3.50 warm). Skewed, with V shared, 3.43-3.45
+ *  against 3.81-3.89 (warm 3.29-3.32 against 3.73-3.79; knob alternated per call in one process). In the bench's
+ *  harsher round order (the 2-thread backend's workspaces evicted too) the whole call gained less: 128->256
+ *  forward 4.41 -> 4.24 ms, data gradient 4.69 -> 4.66 and 5.03 -> 4.98, 256->512 4x4 forward 4.45 -> 4.32, data
+ *  gradient level (4.43 / 4.42); the fused 64->128 16x16 forward 4.25 -> 4.17. Positions are independent GEMMs,
+ *  so the order changes no bits. Mutable so the bench can compare. */
+export const positionSkew = { on: true };
+
+/** Thread `home`'s first position of the T*T (see positionSkew). */
+const skewStart = (home: number, ranges: number, tt: number) => (positionSkew.on ? Math.floor((home * tt) / ranges) : 0);
 
 /** Whether the forward (or data gradient) takes the column-blocked path: the filter is too large for the fused
  *  passes and the tiles few enough that their packed V (re-read once per block of output channels) stays small. */
@@ -266,7 +282,7 @@ function winogradConvColBlocks(ctx: WasmContext, m: number, x: number, w: number
   const args = Array.from({ length: jobs }, (_, i) => {
     const bp = ws(i);
     return [m, ap, apPos, w, y, bias, g.oh, g.ow, g.cin, g.cout, tiles, tilesH, tilesW, nb, kcb, mr, bp, upPos, bp + bpBytes, mPos,
-      flags, sc(i), bp + bpBytes + mBytes + stageBytes, counter, blocks, bp + bpBytes + mBytes, flip ? 1 : 0, home(i), ranges];
+      flags, sc(i), bp + bpBytes + mBytes + stageBytes, counter, blocks, bp + bpBytes + mBytes, flip ? 1 : 0, home(i), ranges, skewStart(home(i), ranges, tt)];
   });
   timed('colblocks', () => ctx.pool.parallel('winograd_colblock_forward', args));
 }
