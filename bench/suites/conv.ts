@@ -117,50 +117,68 @@ export function passCall(be: Backend, s: ConvShape, pass: Pass, algo: ConvAlgo, 
 
 /**
  * The 2-thread speed-up measured in one time window: calls on 1 thread and on 2 threads alternate (each with its
- * fastest algorithm from the rows just measured), and the figure is the median of the per-pair ratios. The rows
+ * fastest algorithm from the rows just measured), and the figure is the median of the per-round ratios. The rows
  * themselves are minutes apart in a full run, and this VM's host takes a core away at times, so their ratio mixes
- * in whatever the host did in between. Right before each 2-thread call its workers are woken (an empty parallel
- * call): during the 1-thread call they stop polling (SPIN_MS) and sleep, and a sleeping worker starts 120-250 us
- * late, which a training step, whose kernels follow each other within microseconds, does not pay (measured: the
- * 2x2 map2x2 forward read 1.54x without the wake and 1.62x with it, the 8x8 F(4x4) one 1.73x and 1.80x).
- * Each round ends with two copies of the 1-thread call at once (bench/copies.ts): the round's ceiling, 2 * alone /
- * together, and the share of it the split reached, together / (2 * split), both from the round's own moment.
- * The 2-thread call runs first in a round and the 1-thread call second, so each timed call follows a call on the
- * other backend's memory and starts with the other's data in cache, as a layer's call in a training step starts
- * after other layers'. Run the other way round, the 1-thread call came right after the two copies, which had
- * just run it on the same backend, and found its data still cached: the 128->256 8x8 data gradient read
- * 1.75-1.78x with the 1-thread call warmed that way against 1.81-1.85x with both calls cold (same process, two
- * runs each). The 1-thread time of a round is that at the mean speed of two cores: of the call on this thread
- * and of the copy worker's call alone while this thread spins, which puts it on the other core. The host at times
- * runs one vCPU 20-50% slower than the other, and a 1-thread time from the slow core alone read the 64->64 224x224
- * forward at 2.37x (share of the ceiling 117%); from the fast core alone it would read low.
+ * in whatever the host did in between. Each round times, in this order:
+ * - the 2-thread call cold, right after a flush (a 2-thread read of 64 MB of other memory: none of the call's data
+ *   is left in cache, and the flush leaves no dirty lines for the call to write back), then again warm, right after
+ *   itself;
+ * - the 1-thread call the same two ways;
+ * - the copy worker's 1-thread call alone (bench/copies.ts), warm, while this thread spins, which puts it on the
+ *   other core;
+ * - two 1-thread copies at once, warm: the round's ceiling, 2 * alone / together, and the share of it the split
+ *   reached, together / (2 * split), both from the round's own moment.
+ * The speed-up is that of the warm calls, the state every other figure of this bench is measured in (tinybench's
+ * back-to-back calls); the cold-start speed-up goes beside it. The two must be taken the same way: in the previous
+ * round order (2-thread call, 1-thread call, copy alone, copies together, no flush) the 1-thread call's data had
+ * been used by this thread's copy one call before, the 2-thread call's three calls before, and the 1-thread call
+ * ran as fast as warm (128->256 8x8 data gradient: 7.06-7.14 ms both ways) while the 2-thread call ran 0.6 ms slower
+ * than warm (4.66-4.72 against 4.0-4.09); with its data as far back, the 1-thread call took 8.24 ms.
+ * Right before each 2-thread call its workers are woken (an empty parallel call): during the other calls they stop
+ * polling (SPIN_MS) and sleep, and a sleeping worker starts 120-250 us late, which a training step, whose kernels
+ * follow each other within microseconds, does not pay. The 1-thread time of a round is that at the mean speed of
+ * two cores: the harmonic mean of the time on this thread and of the copy worker's alone (for the cold calls, this
+ * thread's cold time and that times the warm ratio of the two cores). The host at times runs one vCPU 20-50% slower
+ * than the other, and a 1-thread time from the slow core alone read the 64->64 224x224 forward at 2.37x (share of
+ * the ceiling 117%); from the fast core alone it would read low. Against the harmonic mean a split that shares its
+ * work perfectly reads 2x however uneven the cores (against the arithmetic mean: 2.08x with one core 1.5x slower).
  */
 async function alternatedSpeedup(one: BenchBackend, two: BenchBackend, layer: ConvLayerShape, pass: Pass, algo1: ConvAlgo, algo2: ConvAlgo,
-  pairs: number, copies: CopyRunner): Promise<{ ratio: number; ratios: number[]; ceiling: number; ofCeiling: number; cores: number }> {
+  pairs: number, copies: CopyRunner): Promise<SpeedupRounds> {
   const s = layer.shape, d = layerData(s);
+  const flushBuf = two.backend.alloc(FLUSH_FLOATS), flushOut = two.backend.alloc(1);
   const a = passCall(one.backend, s, pass, algo1, d), b = passCall(two.backend, s, pass, algo2, d);
   const pool = (two.backend as Partial<WasmBackend>).pool;
+  const flush = () => two.backend.run('reduce_sum', { x: flushBuf, out: flushOut, length: FLUSH_FLOATS });
+  const timed = async (c: { run: () => Promise<void> }) => { const t = performance.now(); await c.run(); return performance.now() - t; };
+  const harmonic = (x: number, y: number) => (2 * x * y) / (x + y);
   try {
-    // Each round: the 2-thread call, the 1-thread call alone, then two 1-thread copies at once (bench/copies.ts),
-    // so each round's speed-up and ceiling share its 1-thread time and its moment.
     return await copies.serving({ conv: { layer, pass, algo: algo1 } }, a.issue, async (together, otherAlone) => {
       await a.run(); await b.run(); otherAlone();
-      const ratios: number[] = [], ceilings: number[] = [], shares: number[] = [], cores: number[] = [];
+      const warm: number[] = [], cold: number[] = [], ceilings: number[] = [], shares: number[] = [], cores: number[] = [];
       for (let i = 0; i < pairs; i++) {
+        flush();
         if (pool) wake(pool);
-        let t = performance.now(); await b.run(); const split = performance.now() - t;
-        t = performance.now(); await a.run(); const here = performance.now() - t;
-        // The time at the two cores' mean speed (the harmonic mean of the times): against it a split that shares its
-        // work perfectly reads 2x however much slower the host runs one core (against the arithmetic mean it would read
-        // more: 2.08x with one core 1.5x slower).
-        const there = otherAlone(), alone = (2 * here * there) / (here + there);
+        const split0 = await timed(b);
+        if (pool) wake(pool);
+        const split = await timed(b);
+        flush();
+        const here0 = await timed(a), here = await timed(a);
+        const there = otherAlone(), alone = harmonic(here, there), alone0 = harmonic(here0, (here0 * there) / here);
         const both = together();
-        ratios.push(alone / split); ceilings.push((2 * alone) / both); shares.push(both / (2 * split)); cores.push(there / here);
+        warm.push(alone / split); cold.push(alone0 / split0);
+        ceilings.push((2 * alone) / both); shares.push(both / (2 * split)); cores.push(there / here);
       }
-      return { ratio: median(ratios), ratios, ceiling: median(ceilings), ofCeiling: median(shares), cores: median(cores) };
+      return { ratio: median(warm), ratios: warm, cold: median(cold), ceiling: median(ceilings), ofCeiling: median(shares), cores: median(cores) };
     });
-  } finally { a.dispose(); b.dispose(); }
+  } finally { a.dispose(); b.dispose(); two.backend.free(flushBuf); two.backend.free(flushOut); }
 }
+
+interface SpeedupRounds { ratio: number; ratios: number[]; cold: number; ceiling: number; ofCeiling: number; cores: number }
+
+/** Floats the flush before each cold call of a speed-up round reads on 2 threads (64 MB): the call then finds none
+ *  of its data in cache, whichever call ran before. See alternatedSpeedup. */
+const FLUSH_FLOATS = 16 << 20;
 
 /** Rounds of the alternated speed-up in a full run. */
 const SPEEDUP_ROUNDS = 15;
@@ -206,8 +224,9 @@ async function runSuite(ctx: SuiteContext, runners: CopyRunners): Promise<BenchR
         // the 27 rows under 1.8x in every other run while its runs read 1.84-1.99x); --quick takes 5.
         const sp = await alternatedSpeedup(one, two, layer, pass, r1.algo as ConvAlgo, r2.algo as ConvAlgo, ctx.quick ? 5 : SPEEDUP_ROUNDS, copies);
         r2.extra = { ...r2.extra, speedup_vs_t1_alternated: sp.ratio, speedup_ratios: sp.ratios, speedup_t1_algo: r1.algo, copies_ceiling: sp.ceiling,
-          speedup_of_ceiling: sp.ofCeiling, t1_other_core_ratio: sp.cores };
-        ctx.log(`conv ${layer.id} ${pass} ${two.label} vs ${one.label}: ${sp.ratio.toFixed(2)}x (median of ${sp.ratios.length} alternated pairs, ` +
+          speedup_of_ceiling: sp.ofCeiling, t1_other_core_ratio: sp.cores, speedup_cold_start: sp.cold };
+        ctx.log(`conv ${layer.id} ${pass} ${two.label} vs ${one.label}: ${sp.ratio.toFixed(2)}x (median of ${sp.ratios.length} alternated rounds, ` +
+          `calls after a cache flush: ${sp.cold.toFixed(2)}x; ` +
           `${r2.algo} vs ${r1.algo}; rows: ${(r1.median_ms / r2.median_ms).toFixed(2)}x; ceiling, two 1-thread copies at once: ${sp.ceiling.toFixed(2)}x; ` +
           `speed-up / ceiling, per round: ${Math.round(100 * sp.ofCeiling)}%; 1-thread call on the other core: ${sp.cores.toFixed(2)}x the time)`);
       }

@@ -135,12 +135,12 @@ test('tfjs speed-up: the call-for-call figure, when the tfjs suite measured one,
   assert.equal(rows.map((r) => [r.shape, r.alternated?.speedup, r.bar]), [['c64-128_16x16_n32', 2.5, 'FAIL'], ['c128-256_8x8_n32', 3.2, 'pass']]);
 });
 
-test('2-thread speed-ups: one row per 2-thread row carrying the alternated figure, judged against 1.8x where cin >= 64, with the two-copies ceiling', () => {
+test('2-thread speed-ups: one row per 2-thread row carrying the alternated figure, judged against 1.8x where cin >= 64, with the cold-start figure and the two-copies ceiling', () => {
   const r: SuiteResult = { suite: 'conv', environment: env, records: [
     rec({ threads: 2, algo: 'winograd_f4x4', extra: { label: 'wasm-relaxed-t2', speedup_vs_t1_alternated: 1.85, speedup_t1_algo: 'winograd_f6x6' } }),
     rec({ threads: 2, shape: 'c128-256_8x8_n32', extra: { label: 'wasm-relaxed-t2', speedup_vs_t1_alternated: 1.62, speedup_t1_algo: 'im2col_gemm', copies_ceiling: 1.714 } }),
     rec({ threads: 2, shape: 'c3-64_32x32_n32', extra: { label: 'wasm-relaxed-t2', speedup_vs_t1_alternated: 1.2, speedup_t1_algo: 'im2col_gemm', copies_ceiling: 1.5, speedup_of_ceiling: 0.83,
-      t1_other_core_ratio: 1.234 } }),
+      t1_other_core_ratio: 1.234, speedup_cold_start: 1.116 } }),
     rec({ threads: 2, shape: 'c64-64_224x224_n4' }),
     rec({ threads: 2, shape: 'c512-512_14x14_n4', extra: { label: 'wasm-relaxed-t2', speedup_vs_t1_alternated: 2.3, speedup_t1_algo: 'winograd_f4x4' } }),
   ] };
@@ -149,11 +149,12 @@ test('2-thread speed-ups: one row per 2-thread row carrying the alternated figur
     ['c64-128_16x16_n32', 'winograd_f6x6 / winograd_f4x4', '1.85x', 'pass'],
     ['c128-256_8x8_n32', 'im2col_gemm / im2col_gemm', '1.62x', 'FAIL'],
     ['c3-64_32x32_n32', 'im2col_gemm / im2col_gemm', '1.20x', 'n/a'],
-    ['c512-512_14x14_n4', 'winograd_f4x4 / im2col_gemm', '2.30x', 'noisy (> 2x on 2 threads: the host slowed the 1-thread calls)'],
+    ['c512-512_14x14_n4', 'winograd_f4x4 / im2col_gemm', '2.30x', 'pass (above 2x: more cache on two cores, or the host slowed the 1-thread calls; see the ceiling)'],
   ]);
-  assert.equal(rows.map((c) => c[6]), ['-', '1.71x', '1.50x', '-']);
-  assert.equal(rows.map((c) => c[7]), ['-', '95%', '83%', '-']);
-  assert.equal(rows.map((c) => c[8]), ['-', '-', '1.23x', '-']);
+  assert.equal(rows.map((c) => c[6]), ['-', '-', '1.12x', '-']);
+  assert.equal(rows.map((c) => c[7]), ['-', '1.71x', '1.50x', '-']);
+  assert.equal(rows.map((c) => c[8]), ['-', '95%', '83%', '-']);
+  assert.equal(rows.map((c) => c[9]), ['-', '-', '1.23x', '-']);
 });
 
 test.run();
