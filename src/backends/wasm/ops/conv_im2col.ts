@@ -10,12 +10,16 @@ import { gemmPtr } from './gemm.js';
 /** Workspace budgets of the conv passes. colChunkBytes: col matrix bytes one chunk may hold (16 MiB keeps
  *  the chunk GEMMs large, thousands of rows, while the workspace stays small next to the activations).
  *  winogradChunkBytes: the V and M tile workspaces of one chunk together; winogradFusedBytes: the same for
- *  one thread's chunk in the fused Winograd passes (4 MB, more than the 1 MB L2: measured on 64->64 224x224
- *  F(6x6), same-run alternation, 2 threads: forward 49.6 ms at 2 MB, 47.4 at 4, 50.6 at 8; filter gradient
- *  62.8 / 56.3 / 57.0, whose tile GEMMs get a longer k; 1 MB was slower still); winogradFusedFilterBytes: the largest
- *  transformed filter the fused passes take (see fusedChunk). Tests lower them to exercise
- *  the chunked paths on small shapes. */
-export const convLimits = { colChunkBytes: 16 << 20, winogradChunkBytes: 24 << 20, winogradFusedBytes: 4 << 20,
+ *  one thread's chunk in the fused Winograd passes, 2 MB, the L2 of one core of this project's current machines.
+ *  Measured there against 4 MB (knob alternated per round in one process, 9 rounds, calls cold after a 64 MB flush
+ *  and warm, two sessions): 64->64 224x224 F(6x6) forward 2 threads 43.1 against 44.9-45.6 ms warm, 1 thread 84.6-85.8
+ *  against 89.2; 64->128 16x16 F(4x4) filter gradient 2 threads 4.26-4.44 against 4.35-4.53 warm, 4.64-5.05 against
+ *  5.17-5.35 cold; 112x112 F(4x4) forward and filter gradient and the 64->128 forward level (within 2%); 1.5 and 3 MB
+ *  in between or level. On the machines of earlier sessions (1 MB of L2) 4 MB had been the faster: 224x224 forward
+ *  47.4 ms against 49.6 at 2 MB, filter gradient 56.3 against 62.8, 8 MB and 1 MB slower. winogradFusedFilterBytes:
+ *  the largest transformed filter the fused passes take (see fusedChunk). Tests lower them to exercise the chunked
+ *  paths on small shapes. */
+export const convLimits = { colChunkBytes: 16 << 20, winogradChunkBytes: 24 << 20, winogradFusedBytes: 2 << 20,
   winogradFusedFilterBytes: 2.5 * (1 << 20) };
 /** Conv workspace slots (0..9 belong to conv). */
 export const SLOT_COL = 0;
