@@ -124,8 +124,9 @@ export function passCall(be: Backend, s: ConvShape, pass: Pass, algo: ConvAlgo, 
  *   is left in cache, and the flush leaves no dirty lines for the call to write back), then again warm, right after
  *   itself;
  * - the 1-thread call the same two ways;
- * - the copy worker's 1-thread call alone (bench/copies.ts), warm, while this thread spins, which puts it on the
- *   other core;
+ * - the copy worker's 1-thread call alone (bench/copies.ts), warm (right after itself as well: timed once it had
+ *   run after the flushes, it read 2-35% slower than this thread's warm call with the two cores level, and the
+ *   speed-up 1-15% high), while this thread spins, which puts it on the other core;
  * - two 1-thread copies at once, warm: the round's ceiling, 2 * alone / together, and the share of it the split
  *   reached, together / (2 * split), both from the round's own moment.
  * The speed-up is that of the warm calls, the state every other figure of this bench is measured in (tinybench's
@@ -164,6 +165,7 @@ async function alternatedSpeedup(one: BenchBackend, two: BenchBackend, layer: Co
         const split = await timed(b);
         flush();
         const here0 = await timed(a), here = await timed(a);
+        otherAlone(); // warm: its data was last used before the flushes
         const there = otherAlone(), alone = harmonic(here, there), alone0 = harmonic(here0, (here0 * there) / here);
         const both = together();
         warm.push(alone / split); cold.push(alone0 / split0);
