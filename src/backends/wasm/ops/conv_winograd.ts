@@ -215,15 +215,21 @@ function phasedFilterFlipped(ctx: WasmContext, m: number, w: number, g: Geometry
   return filterTransform(ctx, m, wf, cin, cout);
 }
 
-/** The column-blocked passes (winograd_colblock_forward): output channels per block, the most filter rows
- *  transformed and multiplied at a time (k-block; 128 and 64 measured 3% and 8% slower than 256 on 256->512 4x4),
- *  and the most bytes of packed V (all tiles, all positions), which every block re-reads. Mutable for tests and
- *  the bench. Measured against the phased path (1 and 2 threads, alternated, also with a TF.js call between so
- *  caches are cold as in a training step): faster or level on every layer it takes, up to ImageNet's 512->512
- *  28x28 at batch 4 (14.6 MB of V; forward 1 thread 96.5 -> 91.7 ms, 14x14 38.2 -> 33.8), CIFAR's 256->512 4x4
- *  10.9 -> 8.6 ms (series). 16 channels per block ran 2-5% faster than 32 (2 threads: finer shares), 64 and 24
- *  (a partial 8-column sliver pair) slower. */
-export const winogradColBlock = { nb: 16, kc: 256, maxVBytes: 16 << 20 };
+/** The column-blocked passes (winograd_colblock_forward): output channels per block (nb), the most filter rows
+ *  transformed and multiplied at a time (k-block, kc), and the most bytes of packed V (all tiles, all positions),
+ *  which every block re-reads. Where V is large (more than largeV.bytes: ImageNet's 28x28 layers, 13-15 MB) blocks of
+ *  largeV.nb channels and k-blocks of largeV.kc rows. Mutable for tests and the bench. Measured against the phased
+ *  path (1 and 2 threads, alternated, also with a TF.js call between so caches are cold as in a training step):
+ *  faster or level on every layer it takes, up to ImageNet's 512->512 28x28 at batch 4 (14.6 MB of V; forward 1
+ *  thread 96.5 -> 91.7 ms, 14x14 38.2 -> 33.8), CIFAR's 256->512 4x4 10.9 -> 8.6 ms (series). Blocks of 32 channels
+ *  and k-blocks of 128 rows against 16 and 256 (the choice of machines with 1 MB of L2, where 16 had run 2-5% faster
+ *  than 32 and k-blocks of 128 3% slower than 256), knob alternated per round in one process, warm calls, on this
+ *  session's machines (2 MB of L2): 2 threads 128->256 8x8 forward 3.60 against 3.84 ms, data gradient 3.84 against
+ *  4.17, 256->512 4x4 data gradient 3.91 against 4.22, forward level (4.06 / 4.12), 512->512 14x14 batch 4 forward
+ *  14.7 against 15.4, data gradient 13.9 against 14.4; 1 thread level or 2-4% faster. V is re-read by half as many
+ *  blocks, and the packed filter of a block (positions x kc x nb) stays the size it was. On the 28x28 layers 32/128
+ *  ran 1 thread 6-13% slower (81.7 against 76.7 ms, data gradient F(6x6)), 2 threads mixed: they keep 16/256. */
+export const winogradColBlock = { nb: 32, kc: 128, maxVBytes: 16 << 20, largeV: { bytes: 8 << 20, nb: 16, kc: 256 } };
 
 /** Whether the threads of the column-blocked passes and of the fused forward walk the T*T positions of their tile
  *  GEMMs each from its own start (thread `home` from position home * T*T / ranges, wrapping), not all from 0. Every
@@ -259,10 +265,11 @@ function winogradConvColBlocks(ctx: WasmContext, m: number, x: number, w: number
   g: Geometry): void {
   const t = m + 2, tt = t * t, mr = gemmMr(ctx);
   const { tilesH, tilesW, tiles } = tileCount(g, m);
-  const nb = Math.max(8, Math.ceil(winogradColBlock.nb / 8) * 8), np = Math.min(nb, Math.ceil(g.cout / 8) * 8);
-  const blocks = Math.ceil(g.cout / nb), jobs = Math.min(ctx.threads, blocks);
-  const kcMax = Math.max(1, Math.min(gemmTuning.kc, winogradColBlock.kc)), kcb = Math.ceil(g.cin / Math.ceil(g.cin / kcMax));
   const mPad = Math.ceil(tiles / mr) * mr;
+  const sizes = tt * mPad * g.cin * 4 > winogradColBlock.largeV.bytes ? winogradColBlock.largeV : winogradColBlock;
+  const nb = Math.max(8, Math.ceil(sizes.nb / 8) * 8), np = Math.min(nb, Math.ceil(g.cout / 8) * 8);
+  const blocks = Math.ceil(g.cout / nb), jobs = Math.min(ctx.threads, blocks);
+  const kcMax = Math.max(1, Math.min(gemmTuning.kc, sizes.kc)), kcb = Math.ceil(g.cin / Math.ceil(g.cin / kcMax));
   // V packed for the tile GEMMs (winograd_colblock_input_packed): threads claim one micro-tile sliver at a time and
   // transform it tile-major into their own small stage (tile stride: T*T positions of colblockVPos(cin) floats and a
   // line, see assembly/winograd_fused.ts).
