@@ -4,6 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { threadGap } from '../../src/backends/wasm/allocator.js';
 import { WasmBackend } from '../../src/backends/wasm/backend.js';
+import { map2x2Limits } from '../../src/backends/wasm/ops/conv_map2x2.js';
 import type { WasmContext } from '../../src/backends/wasm/context.js';
 import { loadModule } from '../../src/backends/wasm/loader.js';
 import { ThreadPool, splitRange } from '../../src/backends/wasm/pool.js';
@@ -21,14 +22,19 @@ test('every worker runs its call over the one shared memory', async () => {
   } finally { await be.dispose(); }
 });
 
-test('the backend carries a fingerprint of its kernel binary (the tuning cache keys on it): one per build', async () => {
+test('the backend carries a fingerprint of its kernel binary and operator parameters (the tuning cache keys on it): one per build', async () => {
   const relaxed = await WasmBackend.create({ threads: 1, build: 'relaxed', memoryMiB: 16 });
   const again = await WasmBackend.create({ threads: 2, build: 'relaxed', memoryMiB: 16 });
   const plain = await WasmBackend.create({ threads: 1, build: 'simd', memoryMiB: 16 });
   try {
-    assert.match(relaxed.kernelsId, /^wasm:[0-9a-f]{8}-\d+$/);
+    assert.match(relaxed.kernelsId, /^wasm:[0-9a-f]{8}-\d+\|ops:[0-9a-f]{8}-\d+$/);
     assert.is(again.kernelsId, relaxed.kernelsId);
     assert.is.not(plain.kernelsId, relaxed.kernelsId);
+    // Another block size of an operator: another id.
+    const before = relaxed.kernelsId, saved = map2x2Limits.forwardBlockBytes;
+    map2x2Limits.forwardBlockBytes *= 2;
+    try { assert.is.not(relaxed.kernelsId, before); } finally { map2x2Limits.forwardBlockBytes = saved; }
+    assert.is(relaxed.kernelsId, before);
   } finally {
     await relaxed.dispose(); await again.dispose(); await plain.dispose();
   }

@@ -4,7 +4,8 @@ import { validateKernelArgs } from '../../kernels/validate.js';
 import { ALIGN, Allocator, threadGap } from './allocator.js';
 import type { WasmContext } from './context.js';
 import { type WasmBuild, chooseBuild, loadModule } from './loader.js';
-import { wasmOps } from './ops/index.js';
+import { opsParameters, wasmOps } from './ops/index.js';
+import { fingerprint } from '../../util/fingerprint.js';
 import { ThreadPool } from './pool.js';
 import { controlBlockBytes } from './protocol.js';
 
@@ -39,7 +40,7 @@ export class WasmBackend implements Backend {
   private disposed = false;
 
   private constructor(readonly pool: ThreadPool, readonly wasmMemory: WebAssembly.Memory, readonly build: WasmBuild,
-    allocator: Allocator, readonly kernelsId: string) {
+    allocator: Allocator, private readonly binaryId: string) {
     this.alloc_ = allocator;
     this.description = `wasm-${build}-t${pool.threads}`;
     const self = this;
@@ -72,6 +73,10 @@ export class WasmBackend implements Backend {
   }
 
   get threads(): number { return this.pool.threads; }
+
+  /** The kernel binary's fingerprint and that of the operators' parameters (opsParameters): the tuning cache keys on
+   *  both, so a tuning measured under other block sizes or budgets is not read back. */
+  get kernelsId(): string { return `${this.binaryId}|ops:${fingerprint(opsParameters())}`; }
 
   private ptrOf(b: Buf, what: string): number {
     const wb = b as WasmBuf;
