@@ -82,6 +82,11 @@ export function winograd_fused_filter_packed(m: i32, w: usize, up: usize, cin: i
   return i < min(total, (r + 1) * per) ? i : -1;
 }
 
+/** Step q of n positions for a thread that starts at position `shift` (0 <= shift < n) and wraps round: the
+ *  threads sharing an operand then read different positions of it at a time (pShift below). */
+// @ts-ignore: decorator
+@inline function rotated(q: i32, shift: i32, n: i32): i32 { return q + shift < n ? q + shift : q + shift - n; }
+
 /** M[p] = V[p] U[p] for the positions of one chunk of cnt tiles: A sliver-packed per k-block into aws,
  *  B already packed (up), gemm_macro over the micro-tiles. V[p] starts
  *  p*vPos floats into v with rows (tiles) lda apart; M[p] p*mPos floats into mm with rows ldc apart. */
@@ -90,7 +95,7 @@ function chunkGemm(v: usize, up: usize, mm: usize, positions: i32, cnt: i32, cin
   const np = ncPad(cout);
   const ldcb = <usize>ldc * 4;
   for (let q = 0; q < positions; q++) {
-    const p = q + pShift < positions ? q + pShift : q + pShift - positions;
+    const p = rotated(q, pShift, positions);
     const a = v + <usize>p * <usize>vPos * 4, c = mm + <usize>p * <usize>mPos * 4, bp = up + <usize>p * <usize>upPos * 4;
     for (let pc = 0; pc < cin; pc += kcb) {
       const kc = min(kcb, cin - pc);
@@ -330,7 +335,7 @@ export function winograd_colblock_forward(m: i32, ap: usize, apPos: i32, w: usiz
         const kc = min(kcb, cin - pc);
         filterTransformPacked(m, w, bp - <usize>pc * <usize>np * 4, cin, cout, co0, co1, pc, pc + kc, kcb, upPos, stage, flip);
         for (let q = 0; q < tt; q++) {
-          const p = q + pShift < tt ? q + pShift : q + pShift - tt;
+          const p = rotated(q, pShift, tt);
           colblockGemm(ap + (<usize>p * <usize>apPos + <usize>pc * <usize>mPad) * 4, bp + <usize>p * <usize>upPos * 4, kc, tiles, np,
             mm + <usize>p * <usize>mPos * 4, mrS, pc == 0 ? 0 : 1, tmp);
         }

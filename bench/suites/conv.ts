@@ -116,8 +116,8 @@ export function passCall(be: Backend, s: ConvShape, pass: Pass, algo: ConvAlgo, 
 }
 
 /**
- * The 2-thread speed-up measured in one time window: calls on 1 thread and on 2 threads alternate (each with its
- * fastest algorithm from the rows just measured), and the figure is the median of the per-round ratios. The rows
+ * The 2-thread speed-up measured in one time window: calls on 1 thread and on 2 threads alternate (both with the
+ * 1-thread fastest algorithm from the rows just measured), and the figure is the median of the per-round ratios. The rows
  * themselves are minutes apart in a full run, and this VM's host takes a core away at times, so their ratio mixes
  * in whatever the host did in between. Each round times, in this order:
  * - the 2-thread call cold, right after a flush (a 2-thread read of 64 MB of other memory: none of the call's data
@@ -144,17 +144,17 @@ export function passCall(be: Backend, s: ConvShape, pass: Pass, algo: ConvAlgo, 
  * the ceiling 117%); from the fast core alone it would read low. Against the harmonic mean a split that shares its
  * work perfectly reads 2x however uneven the cores (against the arithmetic mean: 2.08x with one core 1.5x slower).
  */
-async function alternatedSpeedup(one: BenchBackend, two: BenchBackend, layer: ConvLayerShape, pass: Pass, algo1: ConvAlgo, algo2: ConvAlgo,
+async function alternatedSpeedup(one: BenchBackend, two: BenchBackend, layer: ConvLayerShape, pass: Pass, algo: ConvAlgo,
   pairs: number, copies: CopyRunner): Promise<SpeedupRounds> {
   const s = layer.shape, d = layerData(s);
   const flushBuf = two.backend.alloc(FLUSH_FLOATS), flushOut = two.backend.alloc(1);
-  const a = passCall(one.backend, s, pass, algo1, d), b = passCall(two.backend, s, pass, algo2, d);
+  const a = passCall(one.backend, s, pass, algo, d), b = passCall(two.backend, s, pass, algo, d);
   const pool = (two.backend as Partial<WasmBackend>).pool;
   const flush = () => two.backend.run('reduce_sum', { x: flushBuf, out: flushOut, length: FLUSH_FLOATS });
   const timed = async (c: { run: () => Promise<void> }) => { const t = performance.now(); await c.run(); return performance.now() - t; };
   const harmonic = (x: number, y: number) => (2 * x * y) / (x + y);
   try {
-    return await copies.serving({ conv: { layer, pass, algo: algo1 } }, a.issue, async (together, otherAlone) => {
+    return await copies.serving({ conv: { layer, pass, algo } }, a.issue, async (together, otherAlone) => {
       await a.run(); await b.run(); otherAlone();
       const warm: number[] = [], cold: number[] = [], ceilings: number[] = [], shares: number[] = [], cores: number[] = [];
       for (let i = 0; i < pairs; i++) {
@@ -230,7 +230,7 @@ async function runSuite(ctx: SuiteContext, runners: CopyRunners): Promise<BenchR
         if (!r1 || !r2) continue;
         // Rounds: a full run takes 15 (with 9, a row's median moved by about +-0.05x between runs, enough to put one of
         // the 27 rows under 1.8x in every other run while its runs read 1.84-1.99x); --quick takes 5.
-        const sp = await alternatedSpeedup(one, two, layer, pass, r1.algo as ConvAlgo, r2.algo as ConvAlgo, ctx.quick ? 5 : SPEEDUP_ROUNDS, copies);
+        const sp = await alternatedSpeedup(one, two, layer, pass, r1.algo as ConvAlgo, ctx.quick ? 5 : SPEEDUP_ROUNDS, copies);
         r2.extra = { ...r2.extra, speedup_vs_t1_alternated: sp.ratio, speedup_ratios: sp.ratios, speedup_t1_algo: r1.algo, copies_ceiling: sp.ceiling,
           speedup_of_ceiling: sp.ofCeiling, t1_other_core_ratio: sp.cores, speedup_cold_start: sp.cold };
         ctx.log(`conv ${layer.id} ${pass} ${two.label} vs ${one.label}: ${sp.ratio.toFixed(2)}x (median of ${sp.ratios.length} alternated rounds, ` +

@@ -1,9 +1,8 @@
 // The wasm operator table: every kernel id mapped to the TS operator that splits it over the threads.
 import type { WasmOpTable } from '../context.js';
-import { gemmOps } from './gemm.js';
+import { gemmOps, gemmTuning } from './gemm.js';
 import { convOps } from './conv.js';
 import { layersOps } from './layers.js';
-import { gemmTuning } from './gemm.js';
 import { convLimits } from './conv_im2col.js';
 import { map2x2Limits } from './conv_map2x2.js';
 import { smallMapLimits } from './conv_smallmap.js';
