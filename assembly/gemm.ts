@@ -224,6 +224,30 @@ export function gemm_pack_b(b: usize, ldb: i32, transB: i32, kc: i32, nc: i32, d
   }
 }
 
+/** gemm_pack_b for op(B) = B (not transposed), row by row: each row's nc floats are read in one contiguous run
+ *  and scattered to the slivers (dst[s][p] at s * kc * 8 + p * 8). gemm_pack_b reads sliver by sliver, one
+ *  32-byte piece per row, so a B whose rows lie far apart (the Linear data gradient's weights: 16 KB per row)
+ *  costs one cache miss per row per group of columns, which no prefetcher follows; read row-wise, it streams. */
+export function gemm_pack_b_rowwise(b: usize, ldb: i32, kc: i32, nc: i32, dst: usize): void {
+  const ld = <usize>ldb << 2, sliverBytes = <usize>kc << 5;
+  const full = nc & ~(NR - 1);
+  for (let p = 0; p < kc; p++) {
+    const src = b + <usize>p * ld;
+    let d = dst + (<usize>p << 5);
+    for (let j = 0; j < full; j += NR) {
+      const o = <usize>j << 2;
+      v128.store(d, v128.load(src + o));
+      v128.store(d, v128.load(src + o, 16), 16);
+      d += sliverBytes;
+    }
+    if (full < nc) {
+      let j = full;
+      for (; j < nc; j++) store<f32>(d + (<usize>(j - full) << 2), load<f32>(src + (<usize>j << 2)));
+      for (; j < full + NR; j++) store<f32>(d + (<usize>(j - full) << 2), 0);
+    }
+  }
+}
+
 /** Writes the transpose of rows x0..x3 (4 columns each) as 4 vectors at dst, dst+32, dst+64, dst+96
  *  (one packed-B row of 8 is 32 bytes). */
 // @ts-ignore: decorator
@@ -428,15 +452,20 @@ function gemm_scale_c(c: usize, m: i32, n: i32, ldc: i32, beta: f32, bias: usize
 // @ts-ignore: decorator
 @inline function wsTmp(bws: usize, kcb: i32, ncb: i32): usize { return (bws + (<usize>(kcb * ncb) << 2) + 63) & ~<usize>63; }
 
-/** Columns of op(B) gemm_f32_fewrows packs at a time: 16 = one 64-byte line of each row of B, so with B not
- *  transposed no line is fetched twice (rows of a 4096-wide B fall in one L1 set and would be evicted between
- *  two 8-column slivers). 32 measured the same on the classifier's products. */
+/** Columns of op(B) = B^T gemm_f32_fewrows packs at a time: the packed 16 columns stay in L1 for their tiles
+ *  (each is a row of the stored B, read contiguously). 32 measured the same on the classifier's products. */
 const FEW_COLS: i32 = 16;
+/** Columns gemm_f32_fewrows packs at a time when B is not transposed, row-wise (gemm_pack_b_rowwise): each row's
+ *  256 floats are one contiguous 1 KB run the prefetchers stream, and the packed kc x 256 group (256 KB at kc
+ *  256) stays in L2. Linear data gradient, batch 64, 4096 -> 4096, 1 thread: 16 columns 59.4 ms (its pack of
+ *  the 64 MB weight alone 15.5-16.4 ms), 64 53.4, 128 52.2, 256 49.5, 512 49.3, 1024 50.8. */
+const FEW_COLS_NN: i32 = 256;
 
 /**
  * gemm_f32 (same tiles, same result bit for bit) for m <= mcb: there is one A block per panel, so each packed B
  * sliver serves a single pass of the tiles. Packing the whole kc x nc panel first writes it out to L2/L3 and
- * reads it back; here FEW_COLS columns are packed right before their tiles and stay in L1. The classifier's
+ * reads it back; here FEW_COLS columns (FEW_COLS_NN with B not transposed) are packed right before their tiles
+ * and stay in L1 (L2). The classifier's
  * Linear at batch 64 (m 64, n = k = 4096) is this case for all three of its products but the weight gradient.
  */
 function gemm_f32_fewrows(a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, lda: i32, ldb: i32, ldc: i32,
@@ -458,9 +487,11 @@ function gemm_f32_fewrows(a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, 
       if (m4) gemm_pack_a(transA ? asrc + (<usize>mMain << 2) : asrc + <usize>mMain * (<usize>lda << 2), lda, transA, m4, kc, ap4, 4);
       const bsrc = transB ? b + ((<usize>jc * <usize>ldb + <usize>pc) << 2) : b + ((<usize>pc * <usize>ldb + <usize>jc) << 2);
       const cblock = c + (<usize>jc << 2);
-      for (let jg = 0; jg < nc; jg += FEW_COLS) {
-        const ng = imin(FEW_COLS, nc - jg);
-        gemm_pack_b(transB ? bsrc + <usize>jg * ldbB : bsrc + (<usize>jg << 2), ldb, transB, kc, ng, bpk);
+      const group = transB ? FEW_COLS : FEW_COLS_NN;
+      for (let jg = 0; jg < nc; jg += group) {
+        const ng = imin(group, nc - jg);
+        if (transB) gemm_pack_b(bsrc + <usize>jg * ldbB, ldb, transB, kc, ng, bpk);
+        else gemm_pack_b_rowwise(bsrc + (<usize>jg << 2), ldb, kc, ng, bpk);
         for (let jr = jg; jr < jg + ng; jr += NR) {
           const biasT: usize = biasEff ? biasEff + (<usize>jr << 2) : 0;
           gemm_tiles_column(ap, ap4, kc, mMain, m4, bpk + <usize>((jr - jg) * kc) * 4, kc, cblock + (<usize>jr << 2), ldcb, ldc, mrS,

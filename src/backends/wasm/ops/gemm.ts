@@ -38,8 +38,8 @@ function deepDefaults() { return { deepKc: 512, deepMc: 72 }; }
 /** Depth panel of a thread's GEMM with at most mc rows and op(B) = B^T (the Linear layers' forward, m = batch),
  *  which gemm_f32 runs as gemm_f32_fewrows: C is reloaded once per panel, so a deeper one saves C traffic
  *  (batch 64, 4096x4096, 2 threads, alternated: 89 against 83 GFLOP/s with kc 256). With B not transposed (the
- *  data gradient) packing reads kc rows ldb apart per 16 columns, a page each at ldb 4096, and a deeper panel
- *  measured no better (1024: 76-81 against 80-83), so those keep kc. fewNcTransB keeps the workspace's B
+ *  data gradient) packing reads kc rows ldb apart, a page each at ldb 4096, and a deeper panel measured no
+ *  better (1024: 76-81 against 80-83), so those keep kc. fewNcTransB keeps the workspace's B
  *  part (kc x nc floats, of which the few-row path uses kc x 16) at 2 MB: nc 128-2048 measured alike. */
 function fewRowDefaults() { return { fewKcTransB: 1024, fewNcTransB: 512 }; }
 /** The claiming multi-thread GEMM (gemm_f32_claim): on or off (off: a fixed block of C per thread), the
