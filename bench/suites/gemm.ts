@@ -28,6 +28,14 @@ function cases(quick: boolean): GemmCase[] {
     const { m, n, k } = im2colGemmShape(l.shape);
     out.push({ shape: `im2col:${l.id}`, m, n, k, transA: false, transB: false, trans: 'NN', pass: 'forward' });
   }
+  // The classifier's FC-4096 -> FC-4096 at batch 64, as Linear runs it (weights stored [out, in]): forward
+  // Y = X W^T (NT), data gradient dX = dY W (NN), weight gradient dW = dY^T X (TN, depth 64).
+  if (!quick) {
+    const fc = 'fc:4096-4096_n64';
+    out.push({ shape: fc, m: 64, n: 4096, k: 4096, transA: false, transB: true, trans: 'NT', pass: 'forward' });
+    out.push({ shape: fc, m: 64, n: 4096, k: 4096, transA: false, transB: false, trans: 'NN', pass: 'dgrad' });
+    out.push({ shape: fc, m: 4096, n: 4096, k: 64, transA: true, transB: false, trans: 'TN', pass: 'wgrad' });
+  }
   return out;
 }
 
