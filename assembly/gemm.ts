@@ -168,6 +168,14 @@ function pack_a_any(a: usize, lda: i32, transA: i32, mc: i32, kc: i32, dst: usiz
   }
 }
 
+/** One row of a packed-B edge sliver: the nr < NR contiguous floats at src, then zeros up to NR. */
+// @ts-ignore: decorator
+@inline function pack_row_tail(dst: usize, src: usize, nr: i32): void {
+  let j = 0;
+  for (; j < nr; j++) store<f32>(dst + (<usize>j << 2), load<f32>(src + (<usize>j << 2)));
+  for (; j < NR; j++) store<f32>(dst + (<usize>j << 2), 0);
+}
+
 /** Packs the kc x nc block of op(B) starting at `b` into NR-column slivers: dst[s][p][j] = op(B)(p, s*NR+j),
  *  columns past nc zero-filled. */
 export function gemm_pack_b(b: usize, ldb: i32, transB: i32, kc: i32, nc: i32, dst: usize): void {
@@ -185,9 +193,7 @@ export function gemm_pack_b(b: usize, ldb: i32, transB: i32, kc: i32, nc: i32, d
         }
       } else {
         for (let p = 0; p < kc; p++) {
-          let j = 0;
-          for (; j < nr; j++) store<f32>(dst + (<usize>j << 2), load<f32>(src + (<usize>j << 2)));
-          for (; j < NR; j++) store<f32>(dst + (<usize>j << 2), 0);
+          pack_row_tail(dst, src, nr);
           src += ld; dst += 32;
         }
       }
@@ -240,11 +246,7 @@ export function gemm_pack_b_rowwise(b: usize, ldb: i32, kc: i32, nc: i32, dst: u
       v128.store(d, v128.load(src + o, 16), 16);
       d += sliverBytes;
     }
-    if (full < nc) {
-      let j = full;
-      for (; j < nc; j++) store<f32>(d + (<usize>(j - full) << 2), load<f32>(src + (<usize>j << 2)));
-      for (; j < full + NR; j++) store<f32>(d + (<usize>(j - full) << 2), 0);
-    }
+    if (full < nc) pack_row_tail(d, src + (<usize>full << 2), nc - full);
   }
 }
 
@@ -465,8 +467,7 @@ const FEW_COLS_NN: i32 = 256;
  * gemm_f32 (same tiles, same result bit for bit) for m <= mcb: there is one A block per panel, so each packed B
  * sliver serves a single pass of the tiles. Packing the whole kc x nc panel first writes it out to L2/L3 and
  * reads it back; here FEW_COLS columns (FEW_COLS_NN with B not transposed) are packed right before their tiles
- * and stay in L1 (L2). The classifier's
- * Linear at batch 64 (m 64, n = k = 4096) is this case for all three of its products but the weight gradient.
+ * and stay in L1 (L2 for FEW_COLS_NN's groups). The classifier's Linear at batch 64 (m 64, n = k = 4096) is this case for all three of its products but the weight gradient.
  */
 function gemm_f32_fewrows(a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, lda: i32, ldb: i32, ldc: i32,
   transA: i32, transB: i32, alpha: f32, beta: f32, bias: usize, relu: i32, ap: usize, bpk: usize, tmp: usize,
@@ -490,7 +491,7 @@ function gemm_f32_fewrows(a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, 
       const group = transB ? FEW_COLS : FEW_COLS_NN;
       for (let jg = 0; jg < nc; jg += group) {
         const ng = imin(group, nc - jg);
-        if (transB) gemm_pack_b(bsrc + <usize>jg * ldbB, ldb, transB, kc, ng, bpk);
+        if (transB) gemm_pack_b(bsrc + <usize>jg * ldbB, ldb, 1, kc, ng, bpk);
         else gemm_pack_b_rowwise(bsrc + (<usize>jg << 2), ldb, kc, ng, bpk);
         for (let jr = jg; jr < jg + ng; jr += NR) {
           const biasT: usize = biasEff ? biasEff + (<usize>jr << 2) : 0;
@@ -997,10 +998,7 @@ function pack_b_ktab(brows: usize, joff: usize, kc: i32, nc: i32, dst: usize): v
       continue;
     }
     for (let p = 0; p < kc; p++) {
-      const src = <usize>load<u32>(brows + (<usize>p << 2)) + off;
-      let j = 0;
-      for (; j < nr; j++) store<f32>(dst + (<usize>j << 2), load<f32>(src + (<usize>j << 2)));
-      for (; j < NR; j++) store<f32>(dst + (<usize>j << 2), 0);
+      pack_row_tail(dst, <usize>load<u32>(brows + (<usize>p << 2)) + off, nr);
       dst += 32;
     }
   }
